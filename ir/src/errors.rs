@@ -1,0 +1,45 @@
+//! Errors are collected, not returned at the first one, so that a user sees every problem of a
+//! declaration in one `cargo check` (serde_derive's `Ctxt` does the same).
+
+use proc_macro2::Span;
+
+#[derive(Default)]
+pub struct Errors {
+    errors: Vec<syn::Error>,
+}
+
+impl Errors {
+    pub fn error(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, message));
+    }
+
+    pub fn push(&mut self, error: syn::Error) {
+        self.errors.push(error);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// All errors combined into one (a generic one when there were none).
+    pub fn into_error(self) -> syn::Error {
+        match self.finish(()) {
+            Err(error) => error,
+            Ok(()) => syn::Error::new(Span::call_site(), "invalid declaration"),
+        }
+    }
+
+    /// All errors combined into one, or `Ok(value)` when there were none.
+    pub fn finish<T>(self, value: T) -> syn::Result<T> {
+        let mut errors = self.errors.into_iter();
+        match errors.next() {
+            None => Ok(value),
+            Some(mut first) => {
+                for error in errors {
+                    first.combine(error);
+                }
+                Err(first)
+            }
+        }
+    }
+}

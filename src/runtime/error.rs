@@ -1,0 +1,393 @@
+//! [`ConvexError`] and [`FunctionKind`].
+
+use std::fmt;
+
+/// The kind of a Convex function, which decides both the HTTP endpoint and whether a failed call
+/// may be retried blindly (a query never writes; a mutation or an action may have).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FunctionKind {
+    /// A read-only, deterministic function.
+    Query,
+    /// A transactional write.
+    Mutation,
+    /// A function with arbitrary side effects.
+    Action,
+}
+
+impl FunctionKind {
+    /// The last segment of the HTTP endpoint: `POST /api/{endpoint}`.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Mutation => "mutation",
+            Self::Action => "action",
+        }
+    }
+}
+
+impl fmt::Display for FunctionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.endpoint())
+    }
+}
+
+/// The `errorData.code` with which our generated public API refuses a wrong auth secret.
+pub(crate) const UNAUTHORIZED_CODE: &str = "UNAUTHORIZED";
+
+/// Why a call to a Convex function failed.
+///
+/// Every variant says what the caller can do next; [`is_retry_safe`](Self::is_retry_safe) says
+/// whether calling again could apply a write twice. No variant ever holds the auth secret, the
+/// admin key or the bearer token: the client scrubs them from anything the server echoes back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvexError {
+    /// The function ran and threw. `code` is `errorData.code` when the function threw a
+    /// `ConvexError` whose data is an object with a string `code`; `data` is the whole
+    /// `errorData`. The function's transaction (if any) was rolled back, but calling it again
+    /// will most likely throw again.
+    #[error("Convex function `{path}` failed{}: {message}", code_suffix(code.as_deref()))]
+    Function {
+        /// The function path, e.g. `taskExecutionsStorage:insertMany`.
+        path: String,
+        /// `errorMessage` of the response.
+        message: String,
+        /// `errorData.code`, when present and a string.
+        code: Option<String>,
+        /// `errorData`, when present.
+        data: Option<serde_json::Value>,
+    },
+
+    /// The function refused the call: it threw a `ConvexError` with `errorData.code ==
+    /// "UNAUTHORIZED"`, which is how the generated public API answers a wrong auth secret.
+    #[error("Convex function `{path}` refused the call as unauthorized: {message}")]
+    Unauthorized {
+        /// The function path.
+        path: String,
+        /// `errorMessage` of the response.
+        message: String,
+    },
+
+    /// The deployment answered with an HTTP status other than 200 or 560 (the two statuses that
+    /// carry a function result). `code`/`message` come from the usual `{"code", "message"}` body;
+    /// when the body is not that, `message` is the body text, truncated.
+    #[error("Convex answered HTTP {status} to the {kind} `{path}`{}: {message}", code_suffix(code.as_deref()))]
+    Http {
+        /// The function path.
+        path: String,
+        /// The function kind, which decides whether a 5xx is retry-safe.
+        kind: FunctionKind,
+        /// The HTTP status.
+        status: u16,
+        /// The `code` of the body, e.g. `BadJsonBody`.
+        code: Option<String>,
+        /// The `message` of the body, or the (truncated) body text.
+        message: String,
+    },
+
+    /// No usable HTTP response: connection refused, DNS failure, timeout, connection reset.
+    #[error(
+        "could not call the {kind} `{path}` ({}): {message}",
+        if *request_sent { "the request may have reached the deployment" } else { "nothing was sent" }
+    )]
+    Transport {
+        /// The function path.
+        path: String,
+        /// The function kind, which decides whether retrying an unknown outcome is safe.
+        kind: FunctionKind,
+        /// What the HTTP stack reported, with its causes.
+        message: String,
+        /// `false` only when the request provably never left (the connection could not be
+        /// established); `true` when it may have been received and even executed.
+        request_sent: bool,
+    },
+
+    /// The deployment answered, but not in the documented shape, or with a value that does not
+    /// match the expected Rust type. For a mutation the write may well have happened.
+    #[error("unexpected response from Convex to `{path}`: {message}")]
+    Decode {
+        /// The function path.
+        path: String,
+        /// What did not match.
+        message: String,
+    },
+
+    /// The arguments could not be serialized (e.g. an integer beyond 2^53-1). Nothing was sent.
+    #[error("could not encode the arguments of `{path}` (nothing was sent): {message}")]
+    Encode {
+        /// The function path.
+        path: String,
+        /// What could not be encoded.
+        message: String,
+    },
+
+    /// The deployment URL is not an `http://` or `https://` URL.
+    #[error("invalid Convex deployment URL `{url}`: {message}")]
+    InvalidUrl {
+        /// The URL as given (any password removed).
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn code_suffix(code: Option<&str>) -> String {
+    code.map(|c| format!(" [{c}]")).unwrap_or_default()
+}
+
+impl ConvexError {
+    /// Whether calling the same function again cannot apply a write twice.
+    ///
+    /// True for: a transport error where the request was provably not sent; HTTP 429 (rate
+    /// limited before running) and 503 (unavailable, not run); and, for queries, any transport
+    /// error or 5xx, since a query never writes. False for everything else, in particular for a
+    /// mutation or action whose outcome is unknown (timeout or reset after sending, 500, 502,
+    /// 504), for a function that threw, and for anything the caller must fix (4xx, encode,
+    /// decode, URL).
+    pub fn is_retry_safe(&self) -> bool {
+        match self {
+            Self::Transport {
+                kind, request_sent, ..
+            } => !*request_sent || *kind == FunctionKind::Query,
+            Self::Http { kind, status, .. } => match status {
+                429 | 503 => true,
+                500..=599 => *kind == FunctionKind::Query,
+                _ => false,
+            },
+            Self::Function { .. }
+            | Self::Unauthorized { .. }
+            | Self::Decode { .. }
+            | Self::Encode { .. }
+            | Self::InvalidUrl { .. } => false,
+        }
+    }
+
+    /// Whether the function refused the credentials (a wrong auth secret).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. })
+    }
+
+    /// The machine-readable code: `errorData.code` of a function error, `"UNAUTHORIZED"`, or the
+    /// `code` of an HTTP error body.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Function { code, .. } | Self::Http { code, .. } => code.as_deref(),
+            Self::Unauthorized { .. } => Some(UNAUTHORIZED_CODE),
+            _ => None,
+        }
+    }
+
+    /// The function path the error is about, when there is one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::Function { path, .. }
+            | Self::Unauthorized { path, .. }
+            | Self::Http { path, .. }
+            | Self::Transport { path, .. }
+            | Self::Decode { path, .. }
+            | Self::Encode { path, .. } => Some(path),
+            Self::InvalidUrl { .. } => None,
+        }
+    }
+
+    /// Replaces every occurrence of each secret in the error's text by `<redacted>`: a server
+    /// (or a serde message quoting a value) may echo what it was sent.
+    pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
+        let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+        if secrets.is_empty() {
+            return self;
+        }
+        let scrub = |s: &mut String| {
+            for secret in &secrets {
+                if s.contains(secret) {
+                    *s = s.replace(secret, "<redacted>");
+                }
+            }
+        };
+        match &mut self {
+            Self::Function {
+                path,
+                message,
+                code,
+                data,
+            } => {
+                scrub(path);
+                scrub(message);
+                if let Some(code) = code {
+                    scrub(code);
+                }
+                if let Some(data) = data {
+                    scrub_json(data, &scrub);
+                }
+            }
+            Self::Http {
+                path,
+                code,
+                message,
+                ..
+            } => {
+                scrub(path);
+                scrub(message);
+                if let Some(code) = code {
+                    scrub(code);
+                }
+            }
+            Self::Unauthorized { path, message }
+            | Self::Transport { path, message, .. }
+            | Self::Decode { path, message }
+            | Self::Encode { path, message } => {
+                scrub(path);
+                scrub(message);
+            }
+            Self::InvalidUrl { url, message } => {
+                scrub(url);
+                scrub(message);
+            }
+        }
+        self
+    }
+}
+
+fn scrub_json(value: &mut serde_json::Value, scrub: &impl Fn(&mut String)) {
+    match value {
+        serde_json::Value::String(s) => scrub(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, scrub)),
+        serde_json::Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if let Some(mut v) = map.remove(&key) {
+                    scrub_json(&mut v, scrub);
+                    let mut key = key;
+                    scrub(&mut key);
+                    map.insert(key, v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn http(kind: FunctionKind, status: u16) -> ConvexError {
+        ConvexError::Http {
+            path: "m:f".into(),
+            kind,
+            status,
+            code: None,
+            message: "x".into(),
+        }
+    }
+
+    fn transport(kind: FunctionKind, request_sent: bool) -> ConvexError {
+        ConvexError::Transport {
+            path: "m:f".into(),
+            kind,
+            message: "x".into(),
+            request_sent,
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(FunctionKind::Query.endpoint(), "query");
+        assert_eq!(FunctionKind::Mutation.endpoint(), "mutation");
+        assert_eq!(FunctionKind::Action.endpoint(), "action");
+        assert_eq!(FunctionKind::Action.to_string(), "action");
+    }
+
+    #[test]
+    fn retry_safety_table() {
+        use FunctionKind::*;
+        for kind in [Query, Mutation, Action] {
+            assert!(transport(kind, false).is_retry_safe(), "{kind}");
+            assert!(http(kind, 429).is_retry_safe(), "{kind}");
+            assert!(http(kind, 503).is_retry_safe(), "{kind}");
+            for status in [400, 401, 403, 404, 408, 413] {
+                assert!(!http(kind, status).is_retry_safe(), "{kind} {status}");
+            }
+        }
+        for status in [500, 502, 504] {
+            assert!(http(Query, status).is_retry_safe());
+            assert!(!http(Mutation, status).is_retry_safe());
+            assert!(!http(Action, status).is_retry_safe());
+        }
+        assert!(transport(Query, true).is_retry_safe());
+        assert!(!transport(Mutation, true).is_retry_safe());
+        assert!(!transport(Action, true).is_retry_safe());
+        let others = [
+            ConvexError::Function {
+                path: "p".into(),
+                message: "m".into(),
+                code: None,
+                data: None,
+            },
+            ConvexError::Unauthorized {
+                path: "p".into(),
+                message: "m".into(),
+            },
+            ConvexError::Decode {
+                path: "p".into(),
+                message: "m".into(),
+            },
+            ConvexError::Encode {
+                path: "p".into(),
+                message: "m".into(),
+            },
+            ConvexError::InvalidUrl {
+                url: "p".into(),
+                message: "m".into(),
+            },
+        ];
+        for e in others {
+            assert!(!e.is_retry_safe(), "{e}");
+        }
+    }
+
+    #[test]
+    fn codes_and_messages() {
+        let e = ConvexError::Function {
+            path: "m:f".into(),
+            message: "boom".into(),
+            code: Some("NOT_FOUND".into()),
+            data: Some(json!({"code": "NOT_FOUND"})),
+        };
+        assert_eq!(e.code(), Some("NOT_FOUND"));
+        assert_eq!(
+            e.to_string(),
+            "Convex function `m:f` failed [NOT_FOUND]: boom"
+        );
+        assert_eq!(e.path(), Some("m:f"));
+        let e = ConvexError::Unauthorized {
+            path: "m:f".into(),
+            message: "no".into(),
+        };
+        assert!(e.is_unauthorized());
+        assert_eq!(e.code(), Some("UNAUTHORIZED"));
+        assert_eq!(
+            transport(FunctionKind::Mutation, true).to_string(),
+            "could not call the mutation `m:f` (the request may have reached the deployment): x"
+        );
+        assert_eq!(
+            http(FunctionKind::Query, 500).to_string(),
+            "Convex answered HTTP 500 to the query `m:f`: x"
+        );
+    }
+
+    #[test]
+    fn redact_scrubs_every_text_field() {
+        let e = ConvexError::Function {
+            path: "m:f".into(),
+            message: "bad secret s3cr3t".into(),
+            code: Some("s3cr3t".into()),
+            data: Some(json!({"echo": ["s3cr3t", {"s3cr3t": 1}], "n": 2})),
+        }
+        .redact(&["s3cr3t", ""]);
+        let text = format!("{e:?} {e}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+}

@@ -1,0 +1,542 @@
+//! [`ConvexHttpClient`]: Convex's HTTP function API, and [`AuthSecret`].
+//!
+//! Protocol (Convex's documented HTTP API): `POST {deployment}/api/{query|mutation|action}` with
+//! the body `{"path": "module:function", "args": {...}, "format": "json"}`. The deployment
+//! answers HTTP 200 (success, or a function error) or 560 (a function error), with
+//! `{"status": "success", "value": …}` or `{"status": "error", "errorMessage": …,
+//! "errorData"?: …}`, both possibly with `logLines`. Any other status is an HTTP-level failure,
+//! usually with a `{"code", "message"}` body.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::UNAUTHORIZED_CODE;
+use super::{ConvexError, FunctionKind};
+
+/// The `Convex-Client` header: Convex uses it to tell client libraries (and their versions) apart
+/// in its logs and to apply per-client compatibility rules.
+const CONVEX_CLIENT: &str = concat!("rust-", env!("CARGO_PKG_VERSION"));
+
+/// At most this many characters of an unexpected body go into an error message: enough to
+/// diagnose, not enough to flood a log with an HTML error page.
+const MAX_BODY_IN_ERROR: usize = 500;
+
+/// The shared secret our generated public API expects in every call's envelope
+/// (`{"authSecret": …, "args": …}`).
+///
+/// A newtype so that it cannot be printed by accident: `Debug` shows `AuthSecret(<redacted>)`
+/// and there is no `Display`. Read it with [`expose`](Self::expose) only where it must travel.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthSecret(String);
+
+impl AuthSecret {
+    /// Wraps the secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthSecret(<redacted>)")
+    }
+}
+
+impl From<String> for AuthSecret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+/// How the client authenticates to the deployment itself (not to our public API: that is the
+/// [`AuthSecret`] in the envelope).
+#[derive(Clone)]
+enum Credentials {
+    /// `Authorization: Convex <admin key>`: needed to call internal functions and components.
+    AdminKey(Arc<str>),
+    /// `Authorization: Bearer <token>`: a user identity token (e.g. from an auth provider).
+    Bearer(Arc<str>),
+}
+
+impl Credentials {
+    fn secret(&self) -> &str {
+        match self {
+            Self::AdminKey(s) | Self::Bearer(s) => s,
+        }
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        let text = match self {
+            Self::AdminKey(key) => format!("Convex {key}"),
+            Self::Bearer(token) => format!("Bearer {token}"),
+        };
+        let mut value = HeaderValue::from_str(&text).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Self::AdminKey(_) => "the admin key",
+            Self::Bearer(_) => "the auth token",
+        }
+    }
+}
+
+/// A client for one Convex deployment's HTTP function API.
+///
+/// Cheap to clone (the connection pool and settings are shared), so clone it into every task
+/// rather than wrapping it in an `Arc`. The generated typed client holds one of these.
+#[derive(Clone)]
+pub struct ConvexHttpClient {
+    http: reqwest::Client,
+    url: Arc<str>,
+    credentials: Option<Credentials>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ConvexHttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credentials = self.credentials.as_ref().map(|c| match c {
+            Credentials::AdminKey(_) => "Convex <redacted>",
+            Credentials::Bearer(_) => "Bearer <redacted>",
+        });
+        f.debug_struct("ConvexHttpClient")
+            .field("url", &self.url)
+            .field("authorization", &credentials)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request body of every call.
+#[derive(Serialize)]
+struct RequestBody<'a, A: ?Sized> {
+    path: &'a str,
+    args: &'a A,
+    format: &'static str,
+}
+
+/// The argument envelope of our generated public API: the secret travels next to the real
+/// arguments so that every public function can check it before doing anything.
+#[derive(Serialize)]
+struct AuthEnvelope<'a, A: ?Sized> {
+    #[serde(rename = "authSecret")]
+    auth_secret: &'a str,
+    args: &'a A,
+}
+
+impl ConvexHttpClient {
+    /// A client for the deployment at `deployment_url` (e.g. `https://happy-otter-123.convex.cloud`
+    /// or `http://127.0.0.1:3210`). A trailing slash is ignored.
+    ///
+    /// Refuses anything that is not an absolute `http://`/`https://` URL with a host, and URLs
+    /// with credentials, a query or a fragment, which Convex would never use: better to fail
+    /// here than with a confusing 404 on the first call.
+    pub fn new(deployment_url: &str) -> Result<Self, ConvexError> {
+        let trimmed = deployment_url.trim().trim_end_matches('/');
+        let invalid = |url: String, message: &str| ConvexError::InvalidUrl {
+            url,
+            message: message.to_owned(),
+        };
+        let parsed = reqwest::Url::parse(trimmed)
+            .map_err(|e| invalid(deployment_url.to_owned(), &e.to_string()))?;
+        let shown = || {
+            let mut safe = parsed.clone();
+            // Never echo a password back into an error message.
+            let _ = safe.set_password(None);
+            safe.to_string()
+        };
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(shown(), "expected an http:// or https:// URL"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid(shown(), "the URL has no host"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(invalid(
+                shown(),
+                "credentials in the URL are not supported; use with_admin_key or with_auth_token",
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(invalid(
+                shown(),
+                "a deployment URL has no query or fragment",
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| invalid(shown(), &format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            url: Arc::from(trimmed),
+            credentials: None,
+            timeout: None,
+        })
+    }
+
+    /// Sends `Authorization: Convex <key>` with every call. An admin (deploy) key can call
+    /// internal functions and component functions directly.
+    pub fn with_admin_key(mut self, key: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::AdminKey(Arc::from(key.into())));
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every call (a user identity token).
+    pub fn with_auth_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::Bearer(Arc::from(token.into())));
+        self
+    }
+
+    /// Bounds each call, from connecting to reading the whole response. Without it a call waits
+    /// as long as the deployment does. A call that times out after sending is a
+    /// [`ConvexError::Transport`] with `request_sent: true`: for a mutation, its outcome is
+    /// unknown.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Uses `client` (e.g. one with a proxy, custom roots or shared with the application)
+    /// instead of a default one.
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = client;
+        self
+    }
+
+    /// The deployment URL, without trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls the function `path` (e.g. `"taskExecutionsStorage:insertMany"`) of kind `kind` with
+    /// `args`, and decodes its return value as `R`.
+    ///
+    /// The arguments are serialized before anything is sent, so an [`ConvexError::Encode`]
+    /// guarantees the deployment saw nothing.
+    pub async fn call<A, R>(
+        &self,
+        kind: FunctionKind,
+        path: &str,
+        args: &A,
+    ) -> Result<R, ConvexError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let result = async {
+            let body = encode_body(path, args)?;
+            let value = self.send(kind, path, body).await?;
+            decode_value(path, value)
+        }
+        .await;
+        result.map_err(|e| e.redact(&self.secrets(None)))
+    }
+
+    /// Like [`call`](Self::call), for a function of our generated public API: the arguments
+    /// travel in the envelope `{"authSecret": <secret>, "args": <args>}`. A wrong secret comes
+    /// back as [`ConvexError::Unauthorized`].
+    pub async fn call_authenticated<A, R>(
+        &self,
+        kind: FunctionKind,
+        path: &str,
+        secret: &AuthSecret,
+        args: &A,
+    ) -> Result<R, ConvexError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let envelope = AuthEnvelope {
+            auth_secret: secret.expose(),
+            args,
+        };
+        let result = async {
+            let body = encode_body(path, &envelope)?;
+            let value = self.send(kind, path, body).await?;
+            decode_value(path, value)
+        }
+        .await;
+        result.map_err(|e| e.redact(&self.secrets(Some(secret))))
+    }
+
+    /// Everything that must never show up in an error.
+    fn secrets<'a>(&'a self, auth_secret: Option<&'a AuthSecret>) -> Vec<&'a str> {
+        self.credentials
+            .as_ref()
+            .map(Credentials::secret)
+            .into_iter()
+            .chain(auth_secret.map(AuthSecret::expose))
+            .collect()
+    }
+
+    /// Posts `body` and returns the function's return value. Not generic, so that it is compiled
+    /// once rather than per argument/result type.
+    async fn send(
+        &self,
+        kind: FunctionKind,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ConvexError> {
+        let mut request = self
+            .http
+            .post(format!("{}/api/{}", self.url, kind.endpoint()))
+            .header(CONTENT_TYPE, "application/json")
+            .header("Convex-Client", CONVEX_CLIENT)
+            .body(body);
+        if let Some(credentials) = &self.credentials {
+            let value = credentials.header().ok_or_else(|| ConvexError::Encode {
+                path: path.to_owned(),
+                message: format!(
+                    "{} is not a valid HTTP header value",
+                    credentials.describe()
+                ),
+            })?;
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(path, kind, &e))?;
+        let status = response.status();
+        // A failure while reading the body happens after the request was sent (the status line
+        // already arrived), so `transport_error` sees a non-connect error: outcome unknown.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(path, kind, &e))?;
+
+        match status.as_u16() {
+            200 | 560 => parse_function_result(path, &bytes),
+            code => Err(http_error(
+                path,
+                kind,
+                code,
+                status.canonical_reason(),
+                &bytes,
+            )),
+        }
+    }
+}
+
+fn encode_body<A: Serialize + ?Sized>(path: &str, args: &A) -> Result<Vec<u8>, ConvexError> {
+    serde_json::to_vec(&RequestBody {
+        path,
+        args,
+        format: "json",
+    })
+    .map_err(|e| ConvexError::Encode {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn decode_value<R: DeserializeOwned>(path: &str, value: Value) -> Result<R, ConvexError> {
+    serde_json::from_value(value).map_err(|e| ConvexError::Decode {
+        path: path.to_owned(),
+        message: format!(
+            "the function's return value does not match {}: {e}",
+            std::any::type_name::<R>()
+        ),
+    })
+}
+
+/// Reads a 200/560 body: `{"status": "success", "value"}` or `{"status": "error", …}`.
+fn parse_function_result(path: &str, bytes: &[u8]) -> Result<Value, ConvexError> {
+    let decode = |message: String| ConvexError::Decode {
+        path: path.to_owned(),
+        message,
+    };
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        decode(format!(
+            "the body is not JSON ({e}): {}",
+            body_excerpt(bytes)
+        ))
+    })?;
+    let Value::Object(mut body) = body else {
+        return Err(decode(format!(
+            "expected a JSON object, got: {}",
+            body_excerpt(bytes)
+        )));
+    };
+    match body.get("status").and_then(Value::as_str) {
+        Some("success") => body
+            .remove("value")
+            .ok_or_else(|| decode("a success response without `value`".to_owned())),
+        Some("error") => {
+            let message = match body.remove("errorMessage") {
+                Some(Value::String(message)) => message,
+                _ => format!("(no errorMessage) {}", body_excerpt(bytes)),
+            };
+            let data = body.remove("errorData");
+            let code = data
+                .as_ref()
+                .and_then(|d| d.get("code"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if code.as_deref() == Some(UNAUTHORIZED_CODE) {
+                return Err(ConvexError::Unauthorized {
+                    path: path.to_owned(),
+                    message,
+                });
+            }
+            Err(ConvexError::Function {
+                path: path.to_owned(),
+                message,
+                code,
+                data,
+            })
+        }
+        _ => Err(decode(format!(
+            "expected `status` \"success\" or \"error\", got: {}",
+            body_excerpt(bytes)
+        ))),
+    }
+}
+
+/// Reads a non-200/560 answer: usually `{"code": "...", "message": "..."}`, but a proxy or load
+/// balancer in front of the deployment may answer anything.
+fn http_error(
+    path: &str,
+    kind: FunctionKind,
+    status: u16,
+    reason: Option<&str>,
+    bytes: &[u8],
+) -> ConvexError {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        code: Option<String>,
+        message: String,
+    }
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => (body.code, body.message),
+        Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => (
+            None,
+            format!("{} (empty body)", reason.unwrap_or("no reason phrase")),
+        ),
+        Err(_) => (None, body_excerpt(bytes)),
+    };
+    ConvexError::Http {
+        path: path.to_owned(),
+        kind,
+        status,
+        code,
+        message,
+    }
+}
+
+/// The body as text, cut to [`MAX_BODY_IN_ERROR`] characters.
+fn body_excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    let mut excerpt: String = text.chars().take(MAX_BODY_IN_ERROR).collect();
+    if excerpt.len() < text.len() {
+        excerpt.push('…');
+    }
+    excerpt
+}
+
+/// Maps a reqwest failure. Only a connect failure proves that the request never left: any
+/// other failure (timeout, reset, truncated body) may come after the deployment received it.
+fn transport_error(path: &str, kind: FunctionKind, error: &reqwest::Error) -> ConvexError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() && !message.contains("timed out") {
+        message.push_str(" (timed out)");
+    }
+    ConvexError::Transport {
+        path: path.to_owned(),
+        kind,
+        message,
+        request_sent: !(error.is_connect() || error.is_builder()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c = ConvexHttpClient::new("https://happy-otter-123.convex.cloud/").unwrap();
+        assert_eq!(c.url(), "https://happy-otter-123.convex.cloud");
+        let c = ConvexHttpClient::new("http://127.0.0.1:3210").unwrap();
+        assert_eq!(c.url(), "http://127.0.0.1:3210");
+        let c = ConvexHttpClient::new("https://proxy.example/convex//").unwrap();
+        assert_eq!(c.url(), "https://proxy.example/convex");
+        for bad in [
+            "ftp://x.convex.cloud",
+            "happy-otter-123.convex.cloud",
+            "",
+            "https://",
+            "file:///tmp/x",
+            "https://x.convex.cloud/?a=1",
+            "https://x.convex.cloud/#f",
+        ] {
+            let err = ConvexHttpClient::new(bad).unwrap_err();
+            assert!(
+                matches!(err, ConvexError::InvalidUrl { .. }),
+                "{bad}: {err:?}"
+            );
+            assert!(!err.is_retry_safe());
+        }
+        let err = ConvexHttpClient::new("https://admin:hunter2@x.convex.cloud").unwrap_err();
+        assert!(matches!(err, ConvexError::InvalidUrl { .. }));
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    }
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let c = ConvexHttpClient::new("https://x.convex.cloud")
+            .unwrap()
+            .with_admin_key("prod:adminkey|s3cr3t");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("Convex <redacted>"), "{debug}");
+        let c = c
+            .with_auth_token("tok3n")
+            .with_timeout(Duration::from_secs(3));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("tok3n"), "{debug}");
+        assert!(debug.contains("Bearer <redacted>"), "{debug}");
+        assert_eq!(
+            format!("{:?}", AuthSecret::new("p4ss")),
+            "AuthSecret(<redacted>)"
+        );
+        assert_eq!(AuthSecret::from("p4ss".to_owned()).expose(), "p4ss");
+    }
+
+    #[test]
+    fn body_excerpts_are_bounded() {
+        let long = "é".repeat(2000);
+        let excerpt = body_excerpt(long.as_bytes());
+        assert_eq!(excerpt.chars().count(), MAX_BODY_IN_ERROR + 1);
+        assert!(excerpt.ends_with('…'));
+        assert_eq!(body_excerpt(b"  short \n"), "short");
+        assert_eq!(body_excerpt(&[0xff, b'a']), "\u{fffd}a");
+    }
+}

@@ -6,10 +6,12 @@
 //! same declarations with the same messages.
 
 mod errors;
+pub mod limits;
 mod meta;
 pub mod model;
 pub mod names;
 mod parse;
 
+pub use limits::{operation_limits, OperationLimits};
 pub use model::*;
-pub use parse::{parse_component, parse_declaration_file, FileError};
+pub use parse::{find_component_module, parse_component, parse_declaration_file, FileError};

@@ -16,6 +16,8 @@ pub struct Entry {
     pub value: Value,
 }
 
+// Short-lived parse data: boxing `Assign` would only complicate every match on it.
+#[allow(clippy::large_enum_variant)]
 pub enum Value {
     /// `key`
     Flag,

@@ -261,6 +261,8 @@ impl FunctionKind {
 }
 
 /// The access pattern an operation implements; each has a template on the TypeScript side.
+// Built once per operation; boxing the large variants would only add noise for the readers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "pattern", rename_all = "snake_case")]
 pub enum Access {

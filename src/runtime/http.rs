@@ -347,7 +347,8 @@ fn encode_body<A: Serialize + ?Sized>(path: &str, args: &A) -> Result<Vec<u8>, C
     })
 }
 
-fn decode_value<R: DeserializeOwned>(path: &str, value: Value) -> Result<R, ConvexError> {
+fn decode_value<R: DeserializeOwned>(path: &str, mut value: Value) -> Result<R, ConvexError> {
+    integral_floats_to_integers(&mut value);
     serde_json::from_value(value).map_err(|e| ConvexError::Decode {
         path: path.to_owned(),
         message: format!(
@@ -355,6 +356,26 @@ fn decode_value<R: DeserializeOwned>(path: &str, value: Value) -> Result<R, Conv
             std::any::type_name::<R>()
         ),
     })
+}
+
+/// A deployment may render an integral float64 as `3.0`; Rust integer types (a returned count,
+/// say) refuse that from serde_json. Every integral float within 2^53 becomes an integer
+/// before decoding, which changes nothing for `f64` targets and lets integer targets read it.
+/// Non-integral values stay floats, so an integer target still refuses `1.5`.
+fn integral_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64() {
+                let in_range = float.abs() <= super::wire::MAX_SAFE_INTEGER as f64;
+                if float.fract() == 0.0 && in_range {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 /// Reads a 200/560 body: `{"status": "success", "value"}` or `{"status": "error", …}`.

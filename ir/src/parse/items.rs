@@ -1,5 +1,7 @@
 //! The items of the module: objects, unions, tables (with fields and indexes) and operations.
 
+use std::collections::btree_map::Entry as MapEntry;
+
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Expr, Fields, Item, ItemEnum, ItemStruct, Lit};
@@ -178,8 +180,14 @@ fn check_no_generics(generics: &syn::Generics, errors: &mut Errors) {
     }
 }
 
-/// Fills the component from the declared items.
-pub fn resolve(declared: &Declared<'_>, component: &mut Component, errors: &mut Errors) {
+/// Fills the component from the declared items; `module_span` locates problems of the module
+/// as a whole.
+pub fn resolve(
+    declared: &Declared<'_>,
+    component: &mut Component,
+    module_span: Span,
+    errors: &mut Errors,
+) {
     let type_names = type_names(declared, errors);
 
     for item in &declared.unions {
@@ -200,20 +208,23 @@ pub fn resolve(declared: &Declared<'_>, component: &mut Component, errors: &mut 
         }
     }
     if declared.tables.is_empty() {
+        // At the module's name: the whole module lacks something, no item is at fault.
         errors.error(
-            Span::call_site(),
+            module_span,
             "a component declares at least one `#[convex(table = \"...\")]` struct",
         );
     }
+    // At the second `table = "..."` string, which is the name at fault.
     let mut seen_tables: Vec<&str> = Vec::new();
-    for table in &component.tables {
-        if seen_tables.contains(&table.wire_name.as_str()) {
-            errors.error(
-                Span::call_site(),
-                format!("duplicate table name `{}`", table.wire_name),
-            );
+    for (wire_name, span) in declared
+        .tables
+        .iter()
+        .filter_map(|table| table.wire_name.as_ref())
+    {
+        if seen_tables.contains(&wire_name.as_str()) {
+            errors.error(*span, format!("duplicate table name `{wire_name}`"));
         }
-        seen_tables.push(&table.wire_name);
+        seen_tables.push(wire_name);
     }
     for declared_operation in &declared.operations {
         let Some(operation) =
@@ -242,11 +253,14 @@ fn type_names(declared: &Declared<'_>, errors: &mut Errors) -> TypeNames {
     let mut type_names = TypeNames::default();
     let declare =
         |type_names: &mut TypeNames, ident: &syn::Ident, named: Named, errors: &mut Errors| {
-            let name = ident.to_string();
-            if type_names.names.contains_key(&name) {
-                errors.error(ident.span(), format!("duplicate type name `{name}`"));
-            } else {
-                type_names.names.insert(name, named);
+            match type_names.names.entry(ident.to_string()) {
+                MapEntry::Occupied(taken) => errors.error(
+                    ident.span(),
+                    format!("duplicate type name `{}`", taken.key()),
+                ),
+                MapEntry::Vacant(free) => {
+                    free.insert(named);
+                }
             }
         };
     for item in &declared.objects {
@@ -272,14 +286,17 @@ fn type_names(declared: &Declared<'_>, errors: &mut Errors) -> TypeNames {
             ("Unset", Named::Unset(name.clone())),
             ("Filters", Named::Filters(name.clone())),
         ] {
-            let generated = syn::Ident::new(&format!("{name}{suffix}"), ident.span());
-            if type_names.names.contains_key(&generated.to_string()) {
-                errors.error(
+            match type_names.names.entry(format!("{name}{suffix}")) {
+                MapEntry::Occupied(taken) => errors.error(
                     ident.span(),
-                    format!("`{generated}` is generated for table `{name}`; rename the other item"),
-                );
-            } else {
-                type_names.names.insert(generated.to_string(), named);
+                    format!(
+                        "`{}` is generated for table `{name}`; rename the other item",
+                        taken.key()
+                    ),
+                ),
+                MapEntry::Vacant(free) => {
+                    free.insert(named);
+                }
             }
         }
     }
@@ -452,20 +469,28 @@ fn check_field_type(ty: &TypeRef, field: &syn::Field, owner: FieldOwner, errors:
         {
             Some(format!("a table cannot store `{table}`'s documents or requests; use a `#[convex(object)]` struct"))
         }
-        TypeRef::Array { element } | TypeRef::Nullable { inner: element } => {
-            check_field_type(element, field, owner, errors);
-            None
-        }
+        TypeRef::Array { element } | TypeRef::Nullable { inner: element } => match element.as_ref() {
+            // The integer wire check is a field-level serde helper; nested integers would
+            // travel unchecked, so they are refused rather than silently truncated.
+            TypeRef::Integer { .. } => Some(
+                "integers inside `Vec`/`Option` below the field level are not supported; use `f64`, or an object with an integer field".to_owned(),
+            ),
+            _ => {
+                check_field_type(element, field, owner, errors);
+                None
+            }
+        },
         _ => None,
     };
     if let Some(problem) = problem {
-        errors.error(field.ty.span(), problem);
+        // `new_spanned` underlines the whole type; `ty.span()` is only its first token on stable.
+        errors.push(syn::Error::new_spanned(&field.ty, problem));
     }
 }
 
 fn check_wire_names(fields: &[Field], item: &ItemStruct, errors: &mut Errors) {
     for (i, field) in fields.iter().enumerate() {
-        let span = field_span(item, &field.name.rust);
+        let span = wire_name_span(item, &field.name.rust);
         if let Some(problem) = names::convex_name_problem(&field.name.wire) {
             errors.error(span, format!("field name: {problem}"));
         }
@@ -479,6 +504,25 @@ fn check_wire_names(fields: &[Field], item: &ItemStruct, errors: &mut Errors) {
             );
         }
     }
+}
+
+/// Where a field's wire name is written: its `rename = "..."` string when renamed (the name
+/// at fault is that string, not the Rust ident), otherwise its ident.
+fn wire_name_span(item: &ItemStruct, rust_name: &str) -> Span {
+    let field = item
+        .fields
+        .iter()
+        .find(|field| field.ident.as_ref().is_some_and(|ident| ident == rust_name));
+    // The attributes were checked (and their errors reported) when the field was resolved.
+    let rename = field.and_then(|field| {
+        meta::convex_entries(&field.attrs, &mut Errors::default())
+            .into_iter()
+            .find_map(|entry| match (entry.name().as_str(), &entry.value) {
+                ("rename", Value::Assign(Expr::Lit(lit))) => Some(lit.lit.span()),
+                _ => None,
+            })
+    });
+    rename.unwrap_or_else(|| field_span(item, rust_name))
 }
 
 pub fn field_span(item: &ItemStruct, rust_name: &str) -> Span {

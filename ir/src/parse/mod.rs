@@ -51,7 +51,7 @@ pub fn parse_component(attr: TokenStream, module: &ItemMod) -> syn::Result<Compo
         tables: Vec::new(),
         operations: Vec::new(),
     };
-    items::resolve(&declared, &mut component, &mut errors);
+    items::resolve(&declared, &mut component, module.ident.span(), &mut errors);
     errors.finish(component)
 }
 
@@ -126,6 +126,14 @@ pub fn parse_declaration_file(source: &str) -> Result<Component, FileError> {
             )],
         }),
     }
+}
+
+/// The first module carrying `#[convex_component(...)]` in a parsed file (nested modules
+/// included), with the attribute's arguments: what the proc-macro would receive.
+pub fn find_component_module(file: &syn::File) -> Option<(TokenStream, &ItemMod)> {
+    let mut found = Vec::new();
+    collect_component_modules(&file.items, &mut found);
+    found.into_iter().next()
 }
 
 fn collect_component_modules<'a>(items: &'a [Item], found: &mut Vec<(TokenStream, &'a ItemMod)>) {

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{GenericArgument, PathArguments, Type};
 
 use crate::errors::Errors;
@@ -42,7 +41,9 @@ impl TypeNames {
 
     pub fn resolve(&self, ty: &Type, errors: &mut Errors) -> Option<TypeRef> {
         let unsupported = |errors: &mut Errors, why: String| {
-            errors.error(ty.span(), why);
+            // `new_spanned` underlines the whole type; `ty.span()` is only its first token on
+            // stable.
+            errors.push(syn::Error::new_spanned(ty, why));
             None
         };
         let path = match ty {
@@ -153,13 +154,13 @@ impl TypeNames {
         match name {
             Some(name) if matches!(self.names.get(&name), Some(Named::Table)) => Some(name),
             _ => {
-                errors.error(
-                    ty.span(),
+                errors.push(syn::Error::new_spanned(
+                    ty,
                     format!(
                         "`{wrapper}<T>` takes a table of this module, found `{}`",
                         ty.to_token_stream()
                     ),
-                );
+                ));
                 None
             }
         }

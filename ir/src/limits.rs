@@ -1,0 +1,125 @@
+//! Convex's transaction limits, and what one call of each operation may carry so that it stays
+//! within them by construction.
+//!
+//! The numbers are budgets, a little under Convex's own limits (4,096 index reads, 16,000
+//! documents written, 8,192 array elements and 16 MiB of arguments per function call), so that a
+//! call that passes the budget never hits the real limit. The Rust client splits larger
+//! requests into calls that fit; the generated Convex functions refuse a call over budget with
+//! a clear error before touching the database.
+
+use serde::Serialize;
+
+use crate::model::{Access, AfterUpdate, Operation};
+
+/// Documents (and index ranges) one call may read.
+pub const READ_BUDGET: u32 = 4_000;
+/// Documents one call may write.
+pub const WRITE_BUDGET: u32 = 16_000;
+/// Elements of one array argument.
+pub const MAX_ARRAY_LEN: u32 = 8_192;
+/// Bytes of JSON arguments the client puts in one call (Convex accepts 16 MiB; half of it
+/// leaves room for the envelope and for the size growth of a document once stored).
+pub const ARGS_BYTES_BUDGET: u32 = 8 * 1024 * 1024;
+
+/// What one call of an operation may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OperationLimits {
+    /// For list arguments (`each`): at most this many elements per call.
+    pub max_items: Option<u32>,
+    /// What one element costs.
+    pub reads_per_item: u32,
+    pub writes_per_item: u32,
+    /// What one inserted child costs on top of its request (children inserted with a parent).
+    pub reads_per_child: u32,
+    pub writes_per_child: u32,
+    /// For range updates: the largest `limit` one call accepts.
+    pub max_limit: Option<u32>,
+}
+
+impl OperationLimits {
+    /// Whether one call may carry `items` elements holding `children` children in all.
+    pub fn fits(&self, items: u32, children: u32) -> bool {
+        let reads = items * self.reads_per_item + children * self.reads_per_child;
+        let writes = items * self.writes_per_item + children * self.writes_per_child;
+        self.max_items.is_none_or(|max| items <= max)
+            && children <= MAX_ARRAY_LEN
+            && reads <= READ_BUDGET
+            && writes <= WRITE_BUDGET
+    }
+}
+
+/// The limits of one operation, from its access pattern.
+pub fn operation_limits(operation: &Operation) -> OperationLimits {
+    let none = OperationLimits {
+        max_items: None,
+        reads_per_item: 0,
+        writes_per_item: 0,
+        reads_per_child: 0,
+        writes_per_child: 0,
+        max_limit: None,
+    };
+    let max_items = |reads: u32, writes: u32| {
+        let by_reads = READ_BUDGET.checked_div(reads).unwrap_or(u32::MAX);
+        let by_writes = WRITE_BUDGET.checked_div(writes).unwrap_or(u32::MAX);
+        Some(by_reads.min(by_writes).min(MAX_ARRAY_LEN))
+    };
+    match &operation.access {
+        Access::Insert { unique_indexes, .. } => {
+            // One uniqueness lookup per unique index, one write.
+            let reads = unique_indexes.len() as u32;
+            OperationLimits {
+                max_items: max_items(reads, 1),
+                reads_per_item: reads,
+                writes_per_item: 1,
+                ..none
+            }
+        }
+        Access::GetEach { .. } => OperationLimits {
+            max_items: max_items(1, 0),
+            reads_per_item: 1,
+            ..none
+        },
+        Access::UpdateEach {
+            first,
+            insert_children,
+            ..
+        } => {
+            // A lookup and a patch per request; every matching child when not `first`, which
+            // the server counts as it goes.
+            let reads_per_child = insert_children
+                .as_ref()
+                .map_or(0, |children| children.unique_indexes.len() as u32);
+            let writes_per_child = u32::from(insert_children.is_some());
+            OperationLimits {
+                max_items: max_items(1, u32::from(*first)),
+                reads_per_item: 1,
+                writes_per_item: u32::from(*first),
+                reads_per_child,
+                writes_per_child,
+                ..none
+            }
+        }
+        Access::UpdateRange { then, .. } => {
+            // Each patched document is read and written; the parent step reads and writes one
+            // parent more per document.
+            let per_document = match then {
+                Some(AfterUpdate::DecrementParentActiveChildrenCount { .. }) => 2,
+                None => 1,
+            };
+            OperationLimits {
+                max_limit: Some((READ_BUDGET / per_document).min(WRITE_BUDGET / per_document)),
+                ..none
+            }
+        }
+        Access::DeleteOne { .. } => OperationLimits {
+            reads_per_item: 1,
+            writes_per_item: 1,
+            ..none
+        },
+        // Deletes in batches, one call per batch, until the table is empty.
+        Access::DeleteAll => OperationLimits {
+            max_limit: Some(READ_BUDGET.min(WRITE_BUDGET)),
+            ..none
+        },
+    }
+}

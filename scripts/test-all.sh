@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every test of the project, in the order a failure is cheapest to find:
+# formatting and lints, the generated code being up to date, the TypeScript checks and tests
+# (convex-test), then the Rust tests (which start the local Convex server themselves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() {
+  printf '\n==> %s\n' "$*"
+  STEP_STARTED=$(date +%s)
+}
+done_step() {
+  printf '    (%ss)\n' "$(($(date +%s) - STEP_STARTED))"
+}
+
+step "npm ci (convex/, from the committed lockfile)"
+if [ ! -d convex/node_modules ] || ! cmp -s convex/package-lock.json convex/node_modules/.package-lock.json 2>/dev/null; then
+  (cd convex && npm ci --no-audit --no-fund)
+fi
+done_step
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+done_step
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+done_step
+
+step "generated/ is up to date (cargo codegen check)"
+cargo codegen check
+done_step
+
+step "tsc --strict"
+(cd convex && npx tsc --noEmit -p .)
+done_step
+
+step "prettier --check"
+(cd convex && npm run --silent format:check)
+done_step
+
+step "vitest (convex-test)"
+(cd convex && npx vitest run)
+done_step
+
+step "cargo test --workspace"
+cargo test --workspace
+done_step

@@ -1,0 +1,41 @@
+//! The storage layer: what the durable-execution engine calls, and its Convex implementation.
+//!
+//! - [`TaskExecutionsStorage`]: the engine's storage contract (17 async methods, reference §4),
+//!   in storage-value terms and without shards, so that other implementations (in memory,
+//!   other databases) and a conformance suite can be written against it alone;
+//! - [`TaskExecutionStorageValue`]: an execution as the engine sees it, and its exact mapping
+//!   to and from the stored Convex document;
+//! - [`ConvexTaskExecutionsStorage`]: the contract over the generated Convex client, with
+//!   shards, test mode, and requests of any size split into calls within Convex's limits
+//!   ([`chunking`]).
+
+pub mod chunking;
+mod contract;
+mod convex;
+mod error;
+mod options;
+mod requests;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use contract::TaskExecutionsStorage;
+pub use convex::ConvexTaskExecutionsStorage;
+pub use error::{StorageError, ALREADY_EXISTS_CODE};
+pub use options::{shard_of_execution, split_limit, ConvexStorageOptions, MAX_TOTAL_SHARDS};
+pub use requests::{
+    GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,
+    UpdateAndDecrementParentActiveChildrenCountRequest, UpdateByCloseExpiresAtLessThanRequest,
+    UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
+    UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
+    UpdateByParentExecutionIdAndIsFinishedRequest,
+    UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+    UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
+    UpdateByStatusAndStartAtLessThanRequest,
+};
+pub use value::{
+    NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStorageFilters,
+    TaskExecutionStorageUpdate, TaskExecutionStorageValue,
+};

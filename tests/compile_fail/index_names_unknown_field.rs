@@ -1,0 +1,12 @@
+use durable_execution_storage_convex::convex_component;
+
+#[convex_component(name = "notes")]
+pub mod notes {
+    #[convex(table = "notes")]
+    #[convex(index(name = "by_noteId", fields(note_idd)))]
+    pub struct Note {
+        pub note_id: String,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,371 @@
+//! Generates the Convex side of the storage from THE declaration (`src/declaration.rs`): the
+//! component (schema, validators, functions, limits), its auth-protected public API, the app
+//! module exposing it, and the `_generated` files `npx convex codegen` would write, so that the
+//! TypeScript type-checks without a deployment.
+//!
+//! [`render`] is pure and deterministic; [`generate`] writes what changed and removes stale
+//! files; [`check`] reports (with diffs) what `generate` would change, for CI.
+
+mod error;
+mod layout;
+mod templates;
+pub mod view;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use durable_execution_storage_convex_ir::{parse_declaration_file, Component};
+
+pub use error::Error;
+use templates::Templates;
+
+/// A path relative to the repository root, with `/` separators (`generated/component/lib.ts`).
+pub type RelativePath = String;
+
+/// Where the generated files go, relative to the repository root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLayout {
+    /// Everything under it is generated (stale files there are removed).
+    pub generated_dir: String,
+    /// The component's functions directory (holds `convex.config.ts`).
+    pub component_dir: String,
+    /// The public API module (`.ts`).
+    pub public_api: String,
+    /// The app's functions directory; its `_generated/` is generated, the rest is not.
+    pub app_dir: String,
+}
+
+impl Default for OutputLayout {
+    fn default() -> Self {
+        OutputLayout {
+            generated_dir: "generated".into(),
+            component_dir: "generated/component".into(),
+            public_api: "generated/publicApi.ts".into(),
+            app_dir: "convex/app".into(),
+        }
+    }
+}
+
+impl OutputLayout {
+    /// The public API module's import path (without extension).
+    pub fn public_api_module(&self) -> String {
+        self.public_api
+            .strip_suffix(".ts")
+            .unwrap_or(&self.public_api)
+            .to_owned()
+    }
+
+    /// Directories whose every file is generated.
+    pub fn managed_dirs(&self) -> Vec<String> {
+        vec![
+            self.generated_dir.clone(),
+            format!("{}/_generated", self.app_dir),
+        ]
+    }
+}
+
+/// What [`generate`] and [`check`] work on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The repository root.
+    pub root: PathBuf,
+    /// The declaration, relative to `root` (or absolute).
+    pub declaration: PathBuf,
+    pub layout: OutputLayout,
+}
+
+impl Options {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Options {
+            root: root.into(),
+            declaration: PathBuf::from("src/declaration.rs"),
+            layout: OutputLayout::default(),
+        }
+    }
+
+    fn declaration_path(&self) -> PathBuf {
+        self.root.join(&self.declaration)
+    }
+}
+
+/// Every generated file, by path relative to the repository root, for the default layout.
+pub fn render(component: &Component) -> Result<BTreeMap<RelativePath, String>, Error> {
+    render_with_layout(component, &OutputLayout::default())
+}
+
+/// Every generated file, by path relative to the repository root.
+pub fn render_with_layout(
+    component: &Component,
+    layout: &OutputLayout,
+) -> Result<BTreeMap<RelativePath, String>, Error> {
+    let templates = Templates::new()?;
+    let component_dir = &layout.component_dir;
+    let app_generated = format!("{}/_generated", layout.app_dir);
+    let mut files = BTreeMap::new();
+
+    let component_file = view::component_file(component);
+    files.insert(
+        format!("{component_dir}/convex.config.ts"),
+        templates.render(templates::COMPONENT_CONVEX_CONFIG, &component_file)?,
+    );
+    files.insert(
+        format!("{component_dir}/schema.ts"),
+        templates.render(templates::COMPONENT_SCHEMA, &component_file)?,
+    );
+    files.insert(
+        format!("{component_dir}/validators.ts"),
+        templates.render(
+            templates::COMPONENT_VALIDATORS,
+            &view::validators::build(component)?,
+        )?,
+    );
+    files.insert(
+        format!("{component_dir}/limits.ts"),
+        templates.render(
+            templates::COMPONENT_LIMITS,
+            &view::functions::build_limits(component),
+        )?,
+    );
+    let mut lib = view::functions::build_lib(component)?;
+    for function in &mut lib.functions {
+        if let Some(range) = &mut function.update_range {
+            if let Some(step) = &range.decrement_parent {
+                range.then_step = templates
+                    .render_fragment(templates::COMPONENT_LIB_DECREMENT_PARENT, step)?
+                    .trim_end()
+                    .to_owned();
+            }
+        }
+    }
+    files.insert(
+        format!("{component_dir}/lib.ts"),
+        templates.render(templates::COMPONENT_LIB, &lib)?,
+    );
+    files.insert(
+        format!("{component_dir}/_generated/api.ts"),
+        templates.render(
+            templates::GENERATED_API,
+            &view::component_generated_api(component),
+        )?,
+    );
+    files.insert(
+        format!("{component_dir}/_generated/server.ts"),
+        templates.render(templates::GENERATED_SERVER, &())?,
+    );
+    files.insert(
+        format!("{component_dir}/_generated/dataModel.ts"),
+        templates.render(templates::COMPONENT_GENERATED_DATA_MODEL, &())?,
+    );
+    files.insert(
+        format!("{component_dir}/_generated/component.ts"),
+        templates.render(
+            templates::COMPONENT_GENERATED_COMPONENT,
+            &view::component_api(component)?,
+        )?,
+    );
+    files.insert(
+        layout.public_api.clone(),
+        templates.render(templates::PUBLIC_API, &view::public_api::build(component)?)?,
+    );
+    files.insert(
+        format!("{}/{}.ts", layout.app_dir, component.app_module),
+        templates.render(templates::APP_MODULE, &view::app_module(component, layout))?,
+    );
+    files.insert(
+        format!("{app_generated}/api.ts"),
+        templates.render(
+            templates::GENERATED_API,
+            &view::app_generated_api(component, layout),
+        )?,
+    );
+    files.insert(
+        format!("{app_generated}/server.ts"),
+        templates.render(templates::GENERATED_SERVER, &())?,
+    );
+    files.insert(
+        format!("{app_generated}/dataModel.ts"),
+        templates.render(templates::APP_GENERATED_DATA_MODEL, &())?,
+    );
+    Ok(files)
+}
+
+/// Reads and parses the declaration; errors render as `path:line:col: error: message`.
+pub fn load_declaration(options: &Options) -> Result<Component, Error> {
+    let path = options.declaration_path();
+    let source = fs::read_to_string(&path).map_err(|error| Error::io(&path, error))?;
+    parse_declaration_file(&source)
+        .map_err(|error| Error::Declaration(error.render(&display_path(&options.declaration))))
+}
+
+fn display_path(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+/// What [`generate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub written: Vec<RelativePath>,
+    pub unchanged: Vec<RelativePath>,
+    pub removed: Vec<RelativePath>,
+    pub elapsed: Duration,
+}
+
+/// Renders the declaration and writes the files whose content changed; removes files of the
+/// generated directories that are no longer generated. Hand-written files are never touched.
+pub fn generate(options: &Options) -> Result<Report, Error> {
+    let started = Instant::now();
+    let component = load_declaration(options)?;
+    let files = render_with_layout(&component, &options.layout)?;
+    let mut report = Report::default();
+    for (path, content) in &files {
+        let absolute = options.root.join(path);
+        match fs::read(&absolute) {
+            Ok(existing) if existing == content.as_bytes() => {
+                report.unchanged.push(path.clone());
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::io(&absolute, error)),
+        }
+        if let Some(parent) = absolute.parent() {
+            fs::create_dir_all(parent).map_err(|error| Error::io(parent, error))?;
+        }
+        fs::write(&absolute, content).map_err(|error| Error::io(&absolute, error))?;
+        report.written.push(path.clone());
+    }
+    for path in stale_files(options, &files)? {
+        let absolute = options.root.join(&path);
+        fs::remove_file(&absolute).map_err(|error| Error::io(&absolute, error))?;
+        report.removed.push(path);
+    }
+    remove_empty_dirs(options)?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Files whose content differs, with a unified diff (committed → generated).
+    pub changed: Vec<(RelativePath, String)>,
+    pub missing: Vec<RelativePath>,
+    /// Files of the generated directories that are no longer generated.
+    pub stale: Vec<RelativePath>,
+}
+
+impl CheckReport {
+    pub fn is_up_to_date(&self) -> bool {
+        self.changed.is_empty() && self.missing.is_empty() && self.stale.is_empty()
+    }
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (_, diff) in &self.changed {
+            write!(f, "{diff}")?;
+        }
+        for path in &self.missing {
+            writeln!(f, "missing: {path}")?;
+        }
+        for path in &self.stale {
+            writeln!(f, "stale (no longer generated): {path}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares the files on disk with what [`generate`] would write, without writing anything.
+pub fn check(options: &Options) -> Result<CheckReport, Error> {
+    let component = load_declaration(options)?;
+    let files = render_with_layout(&component, &options.layout)?;
+    let mut report = CheckReport::default();
+    for (path, content) in &files {
+        let absolute = options.root.join(path);
+        match fs::read(&absolute) {
+            Ok(existing) if existing == content.as_bytes() => {}
+            Ok(existing) => {
+                let existing = String::from_utf8_lossy(&existing);
+                let diff = similar::TextDiff::from_lines(existing.as_ref(), content.as_str())
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{path}"), &format!("b/{path}"))
+                    .to_string();
+                report.changed.push((path.clone(), diff));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                report.missing.push(path.clone());
+            }
+            Err(error) => return Err(Error::io(&absolute, error)),
+        }
+    }
+    report.stale = stale_files(options, &files)?;
+    Ok(report)
+}
+
+/// Files under the managed directories that are not in `files`, sorted.
+fn stale_files(
+    options: &Options,
+    files: &BTreeMap<RelativePath, String>,
+) -> Result<Vec<RelativePath>, Error> {
+    let mut stale = Vec::new();
+    for dir in options.layout.managed_dirs() {
+        let mut found = Vec::new();
+        list_files(&options.root, &dir, &mut found)?;
+        stale.extend(found.into_iter().filter(|path| !files.contains_key(path)));
+    }
+    stale.sort();
+    stale.dedup();
+    Ok(stale)
+}
+
+fn list_files(root: &Path, dir: &str, out: &mut Vec<RelativePath>) -> Result<(), Error> {
+    let absolute = root.join(dir);
+    let entries = match fs::read_dir(&absolute) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(Error::io(&absolute, error)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|error| Error::io(&absolute, error))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = format!("{dir}/{name}");
+        let file_type = entry
+            .file_type()
+            .map_err(|error| Error::io(entry.path(), error))?;
+        if file_type.is_dir() {
+            list_files(root, &relative, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+/// Removes directories left empty under the managed directories (not the roots themselves).
+fn remove_empty_dirs(options: &Options) -> Result<(), Error> {
+    fn prune(path: &Path) -> Result<bool, Error> {
+        let mut empty = true;
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(error) => return Err(Error::io(path, error)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|error| Error::io(path, error))?;
+            let child = entry.path();
+            if child.is_dir() && prune(&child)? {
+                fs::remove_dir(&child).map_err(|error| Error::io(&child, error))?;
+            } else {
+                empty = false;
+            }
+        }
+        Ok(empty)
+    }
+    for dir in options.layout.managed_dirs() {
+        prune(&options.root.join(dir))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+// @vitest-environment node
+// Tests the local server (server/main.ts) over HTTP against the small fixture
+// app and component in server/fixture. The component is copied outside this
+// package first, like ../generated/component, so the tests also cover
+// resolving `convex` from a directory without node_modules.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url))
+const fixtureDir = join(packageDir, 'server', 'fixture')
+
+type Server = { url: string; process: ChildProcess; stderr: () => string }
+
+async function startServer(
+  componentDir: string,
+  extra: string[] = [],
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): Promise<Server> {
+  const child = spawn(
+    join(packageDir, 'node_modules', '.bin', 'tsx'),
+    [
+      ...['--tsconfig', join(packageDir, 'tsconfig.tsx.json')],
+      join(packageDir, 'server', 'main.ts'),
+      ...['--port', '0', '--app', join(fixtureDir, 'app')],
+      ...['--component', `notesStore=${componentDir}`, '--env', 'FIXTURE_VAR=hello'],
+      ...extra,
+    ],
+    { cwd: packageDir, stdio: [stdin, 'pipe', 'pipe'] },
+  )
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    let stdout = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const match = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)
+      if (match) resolve(match[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)))
+  })
+  return { url, process: child, stderr: () => stderr }
+}
+
+async function stopServer(server: Server): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => server.process.on('exit', resolve))
+  server.process.kill('SIGTERM')
+  return await exited
+}
+
+let componentCopy: string
+let server: Server
+
+beforeAll(async () => {
+  componentCopy = mkdtempSync(join(tmpdir(), 'local-server-component-'))
+  cpSync(join(fixtureDir, 'component'), componentCopy, { recursive: true })
+  server = await startServer(componentCopy)
+})
+
+afterAll(async () => {
+  if (server) expect(await stopServer(server)).toBe(0)
+  rmSync(componentCopy, { recursive: true, force: true })
+})
+
+async function post(
+  route: string,
+  body: unknown,
+  contentType = 'application/json',
+  prefix = '',
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.url}${prefix}/api/${route}`, {
+    method: 'POST',
+    headers: { 'Content-Type': contentType },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+  return { status: response.status, body: await response.json() }
+}
+
+const REQUEST_ID = '\\[Request ID: [0-9a-f]{16}\\] Server Error'
+
+describe('calls', () => {
+  test('GET /version answers when ready', async () => {
+    const response = await fetch(`${server.url}/version`)
+    expect(response.status).toBe(200)
+  })
+
+  test('a mutation, a query and an action reach the component', async () => {
+    expect(await post('mutation', { path: 'notes:add', args: { text: 'a' } })).toEqual({
+      status: 200,
+      body: { status: 'success', value: null, logLines: [] },
+    })
+    // The ConvexHttpClient form: args wrapped in an array, encoded format.
+    const listed = await post('query', {
+      path: 'notes:list',
+      args: [{}],
+      format: 'convex_encoded_json',
+    })
+    expect(listed.status).toBe(200)
+    expect(listed.body.value.map((note: { text: string }) => note.text)).toEqual(['a'])
+    expect(listed.body.logLines).toEqual(["[LOG] 'listing' 1"])
+    expect(await post('action', { path: 'notes:addTwice', args: { text: 'b' } })).toMatchObject({
+      status: 200,
+      body: { status: 'success', value: 3 },
+    })
+  })
+
+  test('concurrent mutations are serialised, none is lost', async () => {
+    const before = (await post('query', { path: 'notes:list', args: {} })).body.value.length
+    const calls = Array.from({ length: 20 }, (_, i) =>
+      post('mutation', { path: 'notes:add', args: { text: `c${i}` } }),
+    )
+    for (const call of await Promise.all(calls)) expect(call.status).toBe(200)
+    const after = (await post('query', { path: 'notes:list', args: {} })).body.value.length
+    expect(after).toBe(before + 20)
+  })
+
+  test('functions see --env variables', async () => {
+    const answer = await post('query', {
+      path: 'notes:env',
+      args: { name: 'FIXTURE_VAR' },
+      format: 'json',
+    })
+    expect(answer.body.value).toBe('hello')
+  })
+
+  test('module paths: .js suffix and default export', async () => {
+    expect((await post('query', { path: 'notes.js:env', args: { name: 'X' } })).status).toBe(200)
+    expect((await post('query', { path: 'notes', args: {} })).body.value).toBe('default export')
+  })
+})
+
+describe('function errors answer 560', () => {
+  test('a plain Error: message only', async () => {
+    const { status, body } = await post('query', {
+      path: 'notes:fail',
+      args: {},
+    })
+    expect(status).toBe(560)
+    expect(body.status).toBe('error')
+    expect(body.errorMessage).toMatch(new RegExp(`^${REQUEST_ID}\nUncaught Error: boom$`))
+    expect(body).not.toHaveProperty('errorData')
+  })
+
+  test('a ConvexError from the component: its data as errorData', async () => {
+    const { status, body } = await post('mutation', {
+      path: 'notes:add',
+      args: { text: '' },
+    })
+    expect(status).toBe(560)
+    expect(body.errorData).toEqual({ code: 'empty', message: 'no text' })
+  })
+
+  test.each([
+    [
+      'an unknown function',
+      'query',
+      'notes:nope',
+      "Could not find public function for 'notes:nope'",
+    ],
+    ['an unknown module', 'query', 'nowhere:x', "Could not find public function for 'nowhere:x'"],
+    ['an internal function', 'query', 'notes:secret', 'Could not find public function'],
+    ['a path into the component', 'query', 'notesStore/lib:list', 'Could not find public function'],
+    ['a generated module', 'query', '_generated/api:api', 'Could not find public function'],
+    [
+      'the wrong kind',
+      'query',
+      'notes:add',
+      'Trying to execute notes.js:add as Query, but it is defined as Mutation.',
+    ],
+    ['invalid arguments', 'query', 'notes:env', 'ArgumentValidationError'],
+  ])('%s', async (_, route, path, message) => {
+    const args = path === 'notes:env' ? { name: 1 } : {}
+    const { status, body } = await post(route, { path, args })
+    expect(status).toBe(560)
+    expect(body.errorMessage).toContain(message)
+  })
+})
+
+describe('bad requests answer 4xx with {code, message}', () => {
+  test.each([
+    ['malformed JSON', 'not json', 'application/json', 'BadJsonBody'],
+    ['the wrong content type', { path: 'notes:list', args: {} }, 'text/plain', 'BadJsonBody'],
+    ['a missing path', { args: {} }, 'application/json', 'BadJsonBody'],
+    ['missing args', { path: 'notes:list' }, 'application/json', 'BadJsonBody'],
+    ['args not an object', { path: 'notes:list', args: 3 }, 'application/json', 'BadJsonBody'],
+    [
+      'an invalid path',
+      { path: 'a:b:c', args: {} },
+      'application/json',
+      'BadConvexFunctionIdentifier',
+    ],
+    [
+      'an unknown format',
+      { path: 'notes:list', args: {}, format: 'xml' },
+      'application/json',
+      'InvalidFormat',
+    ],
+  ])('%s', async (_, body, contentType, code) => {
+    const answer = await post('query', body, contentType)
+    expect(answer.status).toBe(400)
+    expect(answer.body).toEqual({ code, message: expect.any(String) })
+  })
+
+  test('a body over 16 MiB', async () => {
+    const big = JSON.stringify({
+      path: 'notes:add',
+      args: { text: 'x'.repeat(16 * 1024 * 1024) },
+    })
+    const answer = await post('mutation', big)
+    expect(answer.status).toBe(400)
+    expect(answer.body.code).toBe('BadJsonBody')
+  })
+
+  test('unknown routes and methods', async () => {
+    expect((await fetch(`${server.url}/api/nope`, { method: 'POST' })).status).toBe(404)
+    expect((await fetch(`${server.url}/api/query`)).status).toBe(405)
+  })
+
+  test('the server survived all of the above', async () => {
+    expect((await fetch(`${server.url}/version`)).status).toBe(200)
+  })
+})
+
+test('--redact-errors hides messages like production, keeps errorData', async () => {
+  const redacted = await startServer(componentCopy, ['--redact-errors'])
+  try {
+    const call = async (path: string, args: unknown) =>
+      (await fetch(`${redacted.url}/api/mutation`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ path, args }),
+      }).then((r) => r.json())) as {
+        errorMessage: string
+        errorData?: unknown
+      }
+    const failed = await call('notes:add', { text: '' })
+    expect(failed.errorMessage).toMatch(new RegExp(`^${REQUEST_ID}$`))
+    expect(failed.errorData).toEqual({ code: 'empty', message: 'no text' })
+  } finally {
+    expect(await stopServer(redacted)).toBe(0)
+  }
+})
+
+describe('instances: /instance/<id>/... has its own database', () => {
+  const texts = async (prefix: string): Promise<string[]> =>
+    (
+      await post('query', { path: 'notes:list', args: {} }, 'application/json', prefix)
+    ).body.value.map((note: { text: string }) => note.text)
+
+  test('writes in one instance are invisible to the others', async () => {
+    const a = await post(
+      'mutation',
+      { path: 'notes:add', args: { text: 'in-a' } },
+      undefined,
+      '/instance/a',
+    )
+    expect(a).toMatchObject({ status: 200, body: { status: 'success' } })
+    expect(await texts('/instance/a')).toEqual(['in-a'])
+    // A new instance starts empty, and the default one (plain /api) is separate.
+    expect(await texts('/instance/b')).toEqual([])
+    expect(await texts('')).not.toContain('in-a')
+    expect(await texts('/instance/default')).toEqual(await texts(''))
+  })
+
+  test('actions and their nested component calls stay in their instance', async () => {
+    const added = await post(
+      'action',
+      { path: 'notes:addTwice', args: { text: 'c' } },
+      undefined,
+      '/instance/c',
+    )
+    expect(added.body.value).toBe(2)
+    expect(await texts('/instance/c')).toEqual(['c', 'c'])
+  })
+
+  test('stats count the calls of each function per instance', async () => {
+    await post('query', { path: 'notes:list', args: {} }, undefined, '/instance/s')
+    await post('query', { path: 'notes:list', args: {} }, undefined, '/instance/s')
+    await post('query', { path: 'notes:fail', args: {} }, undefined, '/instance/s')
+    const stats = await fetch(`${server.url}/instance/s/stats`).then((r) => r.json())
+    expect(stats).toEqual({ calls: { 'notes:list': 2, 'notes:fail': 1 } })
+    expect(await fetch(`${server.url}/instance/never-used/stats`).then((r) => r.json())).toEqual({
+      calls: {},
+    })
+  })
+
+  test.each([['bad.id'], ['%41'], ['x'.repeat(65)], ['']])('invalid id %j: 400', async (id) => {
+    const response = await fetch(`${server.url}/instance/${id}/api/query`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ path: 'notes:list', args: {} }),
+    })
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ code: 'InvalidInstance' })
+  })
+
+  test('GET /instance/<id>/version answers too', async () => {
+    expect((await fetch(`${server.url}/instance/a/version`)).status).toBe(200)
+  })
+})
+
+test('--exit-with-stdin: serves while stdin is open, exits when it closes', async () => {
+  const piped = await startServer(componentCopy, ['--exit-with-stdin'], 'pipe')
+  const exited = new Promise<number | null>((resolve) => piped.process.on('exit', resolve))
+  expect((await fetch(`${piped.url}/version`)).status).toBe(200)
+  piped.process.stdin!.end()
+  expect(await exited).toBe(0)
+})

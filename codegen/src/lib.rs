@@ -331,6 +331,11 @@ fn list_files(root: &Path, dir: &str, out: &mut Vec<RelativePath>) -> Result<(),
     for entry in entries {
         let entry = entry.map_err(|error| Error::io(&absolute, error))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        // `generated/node_modules` links to `convex/node_modules` so that bundlers resolve
+        // `convex/*` from the generated files; it is the project's, not a stale output.
+        if name == "node_modules" {
+            continue;
+        }
         let relative = format!("{dir}/{name}");
         let file_type = entry
             .file_type()

@@ -14,8 +14,9 @@ done_step() {
 }
 
 step "npm ci (convex/, from the committed lockfile)"
-if [ ! -d convex/node_modules ] || ! cmp -s convex/package-lock.json convex/node_modules/.package-lock.json 2>/dev/null; then
-  (cd convex && npm ci --no-audit --no-fund)
+# Installed once per lockfile: the stamp is a copy of the lockfile npm ci installed from.
+if ! cmp -s convex/package-lock.json convex/node_modules/.installed-from-lockfile 2>/dev/null; then
+  (cd convex && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-from-lockfile)
 fi
 done_step
 

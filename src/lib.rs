@@ -4,12 +4,16 @@
 //!   that `#[convex_component]` generates from it;
 //! - [`runtime`]: what the generated client stands on (Convex's HTTP API, `Id`, `Doc`, the
 //!   integer wire format, errors);
-//! - [`storage`]: the engine's storage contract and its Convex implementation.
+//! - [`storage`]: the engine's storage contract, its Convex implementation and an in-memory
+//!   one with the same semantics;
+//! - [`conformance`]: the suite every storage of the contract must pass.
 
 // The generated code names this crate by its public path, also from inside the crate.
 extern crate self as durable_execution_storage_convex;
 
+pub mod conformance;
 mod declaration;
+pub mod local_server;
 pub mod runtime;
 pub mod storage;
 
@@ -17,8 +21,8 @@ pub use declaration::task_executions;
 pub use durable_execution_storage_convex_macros::convex_component;
 pub use runtime::{Doc, Id};
 pub use storage::{
-    ConvexStorageOptions, ConvexTaskExecutionsStorage, StorageError, TaskExecutionStorageValue,
-    TaskExecutionsStorage,
+    ConvexStorageOptions, ConvexTaskExecutionsStorage, InMemoryTaskExecutionsStorage, StorageError,
+    TaskExecutionStorageValue, TaskExecutionsStorage,
 };
 
 #[doc(hidden)]

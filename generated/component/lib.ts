@@ -6,12 +6,13 @@ import { ConvexError } from 'convex/values'
 import { mutation, query, type MutationCtx } from './_generated/server'
 import {
   DELETE_ALL_MAX_LIMIT,
+  DOCUMENT_READ_BUDGET,
   GET_MANY_BY_ID_MAX_ITEMS,
   GET_MANY_BY_PARENT_EXECUTION_ID_MAX_ITEMS,
   GET_MANY_BY_SLEEPING_TASK_UNIQUE_ID_MAX_ITEMS,
   INSERT_MANY_MAX_ITEMS,
   MAX_ARRAY_LEN,
-  READ_BUDGET,
+  QUERY_BUDGET,
   UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_MAX_LIMIT,
   UPDATE_BY_CLOSE_EXPIRES_AT_MAX_LIMIT,
   UPDATE_BY_CLOSE_STATUS_AND_RETURN_MAX_LIMIT,
@@ -114,10 +115,10 @@ function checkInteger(name: string, value: number, min: number, max: number) {
  * limit ends the transaction.
  */
 function checkReadBudget(read: number): number {
-  if (read > READ_BUDGET) {
+  if (read > DOCUMENT_READ_BUDGET) {
     throw new ConvexError({
       code: 'LIMIT_EXCEEDED',
-      message: `this call would read more than ${READ_BUDGET} documents; send fewer requests per call`,
+      message: `this call would read more than ${DOCUMENT_READ_BUDGET} documents; send fewer requests per call`,
     })
   }
   return read
@@ -135,10 +136,10 @@ type Costs = {
 function checkChildrenBudget(requests: number, children: number, costs: Costs) {
   const reads = requests * costs.readsPerItem + children * costs.readsPerChild
   const writes = requests * costs.writesPerItem + children * costs.writesPerChild
-  if (children > MAX_ARRAY_LEN || reads > READ_BUDGET || writes > WRITE_BUDGET) {
+  if (children > MAX_ARRAY_LEN || reads > QUERY_BUDGET || writes > WRITE_BUDGET) {
     throw new ConvexError({
       code: 'LIMIT_EXCEEDED',
-      message: `${requests} requests with ${children} children do not fit in one call (at most ${READ_BUDGET} reads, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); split them into several calls`,
+      message: `${requests} requests with ${children} children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); split them into several calls`,
     })
   }
 }

@@ -81,8 +81,11 @@ export const UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_MAX
 /** `deleteAll`: the largest `limit` one call accepts (Convex's transaction limits). */
 export const DELETE_ALL_MAX_LIMIT = 4000
 
-/** Documents one call may read (a little under Convex's 4,096). */
-export const READ_BUDGET = 4000
+/** Index lookups one call may make (a little under Convex's 4,096). */
+export const QUERY_BUDGET = 4000
+
+/** Documents one call may read (a little under Convex's 32,000). */
+export const DOCUMENT_READ_BUDGET = 30000
 
 /** Documents one call may write (a little under Convex's 16,000). */
 export const WRITE_BUDGET = 16000

@@ -1,9 +1,9 @@
 //! Convex's transaction limits, and what one call of each operation may carry so that it stays
 //! within them by construction.
 //!
-//! The numbers are budgets, a little under Convex's own limits (4,096 index reads, 16,000
-//! documents written, 8,192 array elements and 16 MiB of arguments per function call), so that a
-//! call that passes the budget never hits the real limit. The Rust client splits larger
+//! The numbers are budgets, a little under Convex's own limits per function call (4,096 index
+//! ranges or gets, 32,000 documents scanned, 16,000 documents written, 8,192 array elements and
+//! 16 MiB of arguments), so that a call that passes the budget never hits the real limit. The Rust client splits larger
 //! requests into calls that fit; the generated Convex functions refuse a call over budget with
 //! a clear error before touching the database.
 
@@ -11,8 +11,11 @@ use serde::Serialize;
 
 use crate::model::{Access, AfterUpdate, Operation};
 
-/// Documents (and index ranges) one call may read.
-pub const READ_BUDGET: u32 = 4_000;
+/// Index lookups (`db.query(...).withIndex` ranges and `db.get`s) one call may make; the
+/// per-element costs below count these.
+pub const QUERY_BUDGET: u32 = 4_000;
+/// Documents one call may scan (reading every child of a parent counts each child).
+pub const DOCUMENT_READ_BUDGET: u32 = 30_000;
 /// Documents one call may write.
 pub const WRITE_BUDGET: u32 = 16_000;
 /// Elements of one array argument.
@@ -43,7 +46,7 @@ impl OperationLimits {
         let writes = items * self.writes_per_item + children * self.writes_per_child;
         self.max_items.is_none_or(|max| items <= max)
             && children <= MAX_ARRAY_LEN
-            && reads <= READ_BUDGET
+            && reads <= QUERY_BUDGET
             && writes <= WRITE_BUDGET
     }
 }
@@ -59,7 +62,7 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
         max_limit: None,
     };
     let max_items = |reads: u32, writes: u32| {
-        let by_reads = READ_BUDGET.checked_div(reads).unwrap_or(u32::MAX);
+        let by_reads = QUERY_BUDGET.checked_div(reads).unwrap_or(u32::MAX);
         let by_writes = WRITE_BUDGET.checked_div(writes).unwrap_or(u32::MAX);
         Some(by_reads.min(by_writes).min(MAX_ARRAY_LEN))
     };
@@ -107,7 +110,7 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
                 None => 1,
             };
             OperationLimits {
-                max_limit: Some((READ_BUDGET / per_document).min(WRITE_BUDGET / per_document)),
+                max_limit: Some((QUERY_BUDGET / per_document).min(WRITE_BUDGET / per_document)),
                 ..none
             }
         }
@@ -118,7 +121,7 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
         },
         // Deletes in batches, one call per batch, until the table is empty.
         Access::DeleteAll => OperationLimits {
-            max_limit: Some(READ_BUDGET.min(WRITE_BUDGET)),
+            max_limit: Some(QUERY_BUDGET.min(WRITE_BUDGET)),
             ..none
         },
     }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::StorageError;
 use crate::runtime::{CallBudget, OperationLimits};
 
-/// The budgets the generated server enforces per call (`READ_BUDGET`, `WRITE_BUDGET`,
+/// The budgets the generated server enforces per call (`QUERY_BUDGET`, `WRITE_BUDGET`,
 /// `MAX_ARRAY_LEN`, `ARGS_BYTES_BUDGET` of `ir::limits`), as the generated code states them.
 pub use crate::task_executions::limits::CALL_BUDGET;
 
@@ -123,6 +123,23 @@ pub fn plan_chunks(
         chunks.push(start..costs.len());
     }
     Ok(chunks)
+}
+
+/// `limits` with at most `max_items_per_call` elements per call and at most that `limit` per
+/// range call (see `ConvexStorageOptions::max_items_per_call`). Only ever lowers: a cap above
+/// the generated limit, or `None`, leaves the limits as they are. A list operation without a
+/// `max_items` of its own gets the cap (the array budget still applies on top).
+pub fn lower_limits(limits: &OperationLimits, max_items_per_call: Option<u32>) -> OperationLimits {
+    let Some(cap) = max_items_per_call else {
+        return *limits;
+    };
+    let lower = |limit: Option<u32>| Some(limit.map_or(cap, |limit| limit.min(cap)));
+    OperationLimits {
+        max_items: lower(limits.max_items),
+        // Only range operations have a `max_limit`; the others must keep `None`.
+        max_limit: limits.max_limit.map(|limit| limit.min(cap)),
+        ..*limits
+    }
 }
 
 /// Plans the chunks of a list of wire elements: measures each element's JSON and counts its

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use serde::Serialize;
 
-use super::chunking::{plan_elements, split_into};
+use super::chunking::{lower_limits, plan_elements, split_into};
 use super::options::{shard_of_execution, split_limit, ConvexStorageOptions, ValidatedOptions};
 use super::requests::{
     GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,
@@ -22,7 +22,7 @@ use super::requests::{
 };
 use super::value::{TaskExecutionStorageUpdate, TaskExecutionStorageValue};
 use super::{StorageError, TaskExecutionsStorage};
-use crate::runtime::{AuthSecret, ConvexError, ConvexHttpClient, ConvexOperation};
+use crate::runtime::{AuthSecret, ConvexError, ConvexHttpClient, ConvexOperation, OperationLimits};
 use crate::task_executions as tx;
 use crate::task_executions::{TaskExecution, TaskExecutionsStorageClient};
 use crate::Doc;
@@ -42,8 +42,8 @@ use crate::Doc;
 ///   one after the other: each call is atomic, the batch as a whole is not, and a failure after
 ///   the first call is a [`StorageError::PartiallyApplied`] saying how many elements were
 ///   written before. A parent and the children it inserts always travel in the same call.
-///   Range operations with a `limit` above what one call may patch call again with the
-///   remainder until fewer come back than asked or the limit is reached.
+///   Range operations with a `limit` above what one call may patch are served in one call up
+///   to that maximum (see `range_call` for why they do not continue).
 /// - **Returned values** have the update applied locally, which gives the same result whether
 ///   the server returns documents before or after its patch.
 /// - **Test mode.** Without `enable_test_mode`, `delete_by_id` and `delete_all` do nothing.
@@ -95,6 +95,21 @@ impl ConvexTaskExecutionsStorage {
     /// Whether `delete_by_id` and `delete_all` reach the server.
     pub fn is_test_mode_enabled(&self) -> bool {
         self.options.enable_test_mode
+    }
+
+    /// The per-call limits of `O`, lowered by `max_items_per_call` when set.
+    fn limits<O: ConvexOperation>(&self) -> OperationLimits {
+        lower_limits(&O::LIMITS, self.options.max_items_per_call)
+    }
+
+    /// Plans the calls of a list request of `O` (see `chunking`).
+    fn plan<T: Serialize, O: ConvexOperation>(
+        &self,
+        elements: &[T],
+        children_of: impl Fn(&T) -> usize,
+        name_of: impl Fn(&T) -> String,
+    ) -> Result<Vec<Range<usize>>, StorageError> {
+        plan_elements(O::NAME, &self.limits::<O>(), elements, children_of, name_of)
     }
 
     /// The document of a new execution, in its shard.
@@ -163,31 +178,27 @@ impl ConvexTaskExecutionsStorage {
         try_join_all(self.options.shards.iter().map(|&shard| run(shard))).await
     }
 
-    /// A range update of up to `limit` documents: calls with at most the operation's
-    /// `max_limit` until fewer come back than asked, or `limit` is reached.
-    async fn drain<O>(
+    /// A range update of up to `limit` documents, in ONE call: at most the operation's
+    /// per-call maximum (`max_limit`, lowered by `max_items_per_call`).
+    ///
+    /// A larger `limit` is not continued in a second call on purpose: that call would be a new
+    /// transaction, and documents the update leaves inside the range (an update that changes
+    /// neither the status nor the bounded field) would be patched and counted twice. Returning
+    /// fewer than `limit` is within the contract; the engine's pollers simply ask again.
+    async fn range_call<O>(
         &self,
         limit: u32,
         args_of: impl Fn(u32) -> O,
     ) -> Result<O::Response, StorageError>
     where
         O: ConvexOperation,
-        O::Response: RangeResponse,
+        O::Response: Default,
     {
-        let per_call = O::LIMITS.max_limit.unwrap_or(limit).max(1);
-        let mut all = O::Response::default();
-        let mut remaining = limit;
-        while remaining > 0 {
-            let asked = remaining.min(per_call);
-            let response = self.call(&args_of(asked)).await?;
-            let got = response.len();
-            all.append(response);
-            if got < asked {
-                break;
-            }
-            remaining = remaining.saturating_sub(got);
+        if limit == 0 {
+            return Ok(O::Response::default());
         }
-        Ok(all)
+        let per_call = self.limits::<O>().max_limit.unwrap_or(limit);
+        self.call(&args_of(limit.min(per_call))).await
     }
 }
 
@@ -225,32 +236,6 @@ fn check_answer_count<O: ConvexOperation, R>(
     }))
 }
 
-/// What a range update returns: the patched documents, or how many were patched.
-trait RangeResponse: Default + Send {
-    fn len(&self) -> u32;
-    fn append(&mut self, other: Self);
-}
-
-impl RangeResponse for Vec<Doc<TaskExecution>> {
-    fn len(&self) -> u32 {
-        u32::try_from(Vec::len(self)).unwrap_or(u32::MAX)
-    }
-
-    fn append(&mut self, other: Self) {
-        self.extend(other);
-    }
-}
-
-impl RangeResponse for u32 {
-    fn len(&self) -> u32 {
-        *self
-    }
-
-    fn append(&mut self, other: Self) {
-        *self = self.saturating_add(other);
-    }
-}
-
 /// The storage values of returned documents, with the update applied (and, for a claim,
 /// `expiresAt` computed as the server does).
 fn patched_values(
@@ -282,14 +267,6 @@ fn execution_name(execution_id: &str) -> String {
     format!("execution \"{execution_id}\"")
 }
 
-fn plan<T: Serialize, O: ConvexOperation>(
-    elements: &[T],
-    children_of: impl Fn(&T) -> usize,
-    name_of: impl Fn(&T) -> String,
-) -> Result<Vec<Range<usize>>, StorageError> {
-    plan_elements(O::NAME, &O::LIMITS, elements, children_of, name_of)
-}
-
 #[async_trait]
 impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
     async fn insert_many(
@@ -298,8 +275,11 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
     ) -> Result<(), StorageError> {
         let documents: Vec<TaskExecution> =
             executions.into_iter().map(|v| self.document(v)).collect();
-        let chunks =
-            plan::<_, tx::InsertManyArgs>(&documents, |_| 0, |d| execution_name(&d.execution_id))?;
+        let chunks = self.plan::<_, tx::InsertManyArgs>(
+            &documents,
+            |_| 0,
+            |d| execution_name(&d.execution_id),
+        )?;
         self.send_in_order(documents, &chunks, |executions| tx::InsertManyArgs {
             executions,
         })
@@ -317,8 +297,11 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                 filters: r.filters,
             })
             .collect();
-        let chunks =
-            plan::<_, tx::GetManyByIdArgs>(&requests, |_| 0, |r| execution_name(&r.execution_id))?;
+        let chunks = self.plan::<_, tx::GetManyByIdArgs>(
+            &requests,
+            |_| 0,
+            |r| execution_name(&r.execution_id),
+        )?;
         let answers = self
             .look_up(requests, &chunks, |requests| tx::GetManyByIdArgs {
                 requests,
@@ -340,7 +323,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                 sleeping_task_unique_id: r.sleeping_task_unique_id,
             })
             .collect();
-        let chunks = plan::<_, tx::GetManyBySleepingTaskUniqueIdArgs>(
+        let chunks = self.plan::<_, tx::GetManyBySleepingTaskUniqueIdArgs>(
             &requests,
             |_| 0,
             |r| format!("sleeping task \"{}\"", r.sleeping_task_unique_id),
@@ -368,7 +351,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                 update: r.update,
             })
             .collect();
-        let chunks = plan::<_, tx::UpdateManyByIdArgs>(
+        let chunks = self.plan::<_, tx::UpdateManyByIdArgs>(
             &requests,
             |_| 0,
             |r| execution_name(&r.execution_id),
@@ -396,7 +379,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                     .collect(),
             })
             .collect();
-        let chunks = plan::<_, tx::UpdateManyByIdAndInsertChildrenIfUpdatedArgs>(
+        let chunks = self.plan::<_, tx::UpdateManyByIdAndInsertChildrenIfUpdatedArgs>(
             &requests,
             |r| r.children_task_executions_to_insert_if_any_updated.len(),
             |r| execution_name(&r.execution_id),
@@ -414,7 +397,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         let r = &request;
         let documents = self
             .per_shard(|shard| {
-                self.drain(r.limit, move |limit| {
+                self.range_call(r.limit, move |limit| {
                     tx::UpdateByStatusAndStartAtLessThanAndReturnArgs {
                         shard,
                         status: r.status,
@@ -440,7 +423,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         let r = &request;
         let documents = self
             .per_shard(|shard| {
-                self.drain(r.limit, move |limit| {
+                self.range_call(r.limit, move |limit| {
                     tx::UpdateByStatusAndOcfpStatusAndAccZeroAndReturnArgs {
                         shard,
                         status: r.status,
@@ -465,7 +448,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         let r = &request;
         let documents = self
             .per_shard(|shard| {
-                self.drain(r.limit, move |limit| tx::UpdateByCloseStatusAndReturnArgs {
+                self.range_call(r.limit, move |limit| tx::UpdateByCloseStatusAndReturnArgs {
                     shard,
                     close_status: r.close_status,
                     update: r.update.clone(),
@@ -485,7 +468,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         request: UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
     ) -> Result<u32, StorageError> {
         let r = &request;
-        self.drain(r.limit, |limit| {
+        self.range_call(r.limit, |limit| {
             tx::UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanArgs {
                 status: r.status,
                 is_sleeping_task: r.is_sleeping_task,
@@ -502,7 +485,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         request: UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
     ) -> Result<u32, StorageError> {
         let r = &request;
-        self.drain(r.limit, |limit| tx::UpdateByOcfpExpiresAtArgs {
+        self.range_call(r.limit, |limit| tx::UpdateByOcfpExpiresAtArgs {
             ocfp_expires_at_less_than: r.on_children_finished_processing_expires_at_less_than,
             update: r.update.clone(),
             limit,
@@ -515,7 +498,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         request: UpdateByCloseExpiresAtLessThanRequest,
     ) -> Result<u32, StorageError> {
         let r = &request;
-        self.drain(r.limit, |limit| tx::UpdateByCloseExpiresAtArgs {
+        self.range_call(r.limit, |limit| tx::UpdateByCloseExpiresAtArgs {
             close_expires_at_less_than: r.close_expires_at_less_than,
             update: r.update.clone(),
             limit,
@@ -530,7 +513,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         let r = &request;
         let documents = self
             .per_shard(|shard| {
-                self.drain(r.limit, move |limit| {
+                self.range_call(r.limit, move |limit| {
                     tx::UpdateByExecutorIdAndNpcAndReturnArgs {
                         shard,
                         executor_id: r.executor_id.clone(),
@@ -558,7 +541,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                 parent_execution_id: r.parent_execution_id,
             })
             .collect();
-        let chunks = plan::<_, tx::GetManyByParentExecutionIdArgs>(
+        let chunks = self.plan::<_, tx::GetManyByParentExecutionIdArgs>(
             &requests,
             |_| 0,
             |r| format!("parent {}", execution_name(&r.parent_execution_id)),
@@ -583,7 +566,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
                 update: r.update,
             })
             .collect();
-        let chunks = plan::<_, tx::UpdateManyByParentExecutionIdAndIsFinishedArgs>(
+        let chunks = self.plan::<_, tx::UpdateManyByParentExecutionIdAndIsFinishedArgs>(
             &requests,
             |_| 0,
             |r| format!("parent {}", execution_name(&r.parent_execution_id)),
@@ -602,7 +585,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
         let per_shard_limit = split_limit(r.limit, self.options.shards.len());
         let counts = self
             .per_shard(|shard| {
-                self.drain(per_shard_limit, move |limit| {
+                self.range_call(per_shard_limit, move |limit| {
                     tx::UpdateAndDecrementParentAccByIsFinishedAndCloseStatusArgs {
                         shard,
                         is_finished: r.is_finished,

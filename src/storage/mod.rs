@@ -7,12 +7,15 @@
 //!   to and from the stored Convex document;
 //! - [`ConvexTaskExecutionsStorage`]: the contract over the generated Convex client, with
 //!   shards, test mode, and requests of any size split into calls within Convex's limits
-//!   ([`chunking`]).
+//!   ([`chunking`]);
+//! - [`InMemoryTaskExecutionsStorage`]: the same contract and semantics in memory, the oracle
+//!   the Convex storage is compared against.
 
 pub mod chunking;
 mod contract;
 mod convex;
 mod error;
+mod memory;
 mod options;
 mod requests;
 mod value;
@@ -23,6 +26,7 @@ mod tests;
 pub use contract::TaskExecutionsStorage;
 pub use convex::ConvexTaskExecutionsStorage;
 pub use error::{StorageError, ALREADY_EXISTS_CODE};
+pub use memory::{system_clock, Clock, InMemoryTaskExecutionsStorage};
 pub use options::{shard_of_execution, split_limit, ConvexStorageOptions, MAX_TOTAL_SHARDS};
 pub use requests::{
     GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,

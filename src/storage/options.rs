@@ -21,6 +21,16 @@ pub struct ConvexStorageOptions {
     /// [`delete_all`](super::TaskExecutionsStorage::delete_all) reach the server; without it
     /// they do nothing, so production code cannot wipe the table by mistake.
     pub enable_test_mode: bool,
+    /// Lowers how many elements one call carries (list requests) and how many documents one
+    /// call may patch (range updates), for tests and for deployments with large documents.
+    /// At least 1. It can only lower the limits generated from Convex's transaction limits,
+    /// never raise them: a value above an operation's own limit leaves that limit as it is.
+    /// `None` (the default) uses the generated limits.
+    ///
+    /// Tests use it to exercise batches split over several calls without thousands of
+    /// documents; a deployment whose documents are large (long inputs or outputs) can use it
+    /// to keep each call well under Convex's byte limits.
+    pub max_items_per_call: Option<u32>,
 }
 
 impl Default for ConvexStorageOptions {
@@ -29,6 +39,7 @@ impl Default for ConvexStorageOptions {
             total_shards: 1,
             shards: None,
             enable_test_mode: false,
+            max_items_per_call: None,
         }
     }
 }
@@ -39,6 +50,7 @@ pub(crate) struct ValidatedOptions {
     pub total_shards: u32,
     pub shards: Vec<u32>,
     pub enable_test_mode: bool,
+    pub max_items_per_call: Option<u32>,
 }
 
 impl ConvexStorageOptions {
@@ -63,10 +75,14 @@ impl ConvexStorageOptions {
         }
         shards.sort_unstable();
         shards.dedup();
+        if self.max_items_per_call == Some(0) {
+            return invalid("maxItemsPerCall must be at least 1, got 0".to_owned());
+        }
         Ok(ValidatedOptions {
             total_shards: total,
             shards,
             enable_test_mode: self.enable_test_mode,
+            max_items_per_call: self.max_items_per_call,
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use durable_execution_storage_convex_ir::limits::{MAX_ARRAY_LEN, READ_BUDGET, WRITE_BUDGET};
+use durable_execution_storage_convex_ir::limits::{
+    DOCUMENT_READ_BUDGET, MAX_ARRAY_LEN, QUERY_BUDGET, WRITE_BUDGET,
+};
 use durable_execution_storage_convex_ir::{
     operation_limits, Access, AfterUpdate, Bound, BoundValue, Component, FunctionKind, IntegerKind,
     Literal, Operation, RangeReturns, Table, TypeRef, UpdateMode,
@@ -278,9 +280,14 @@ pub fn build_limits(component: &Component) -> LimitsFile {
             value: value.to_string(),
         };
         file.constants.push(budget(
-            "READ_BUDGET",
-            READ_BUDGET,
-            "Documents one call may read (a little under Convex's 4,096).",
+            "QUERY_BUDGET",
+            QUERY_BUDGET,
+            "Index lookups one call may make (a little under Convex's 4,096).",
+        ));
+        file.constants.push(budget(
+            "DOCUMENT_READ_BUDGET",
+            DOCUMENT_READ_BUDGET,
+            "Documents one call may read (a little under Convex's 32,000).",
         ));
         file.constants.push(budget(
             "WRITE_BUDGET",
@@ -442,7 +449,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 }
                 if !first {
                     file.uses_read_budget = true;
-                    limit_imports.push("READ_BUDGET".into());
+                    limit_imports.push("DOCUMENT_READ_BUDGET".into());
                 }
                 function.get_each = Some(GetEachView {
                     each: each.arg.wire.clone(),
@@ -471,7 +478,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 }
                 if !first {
                     file.uses_read_budget = true;
-                    limit_imports.push("READ_BUDGET".into());
+                    limit_imports.push("DOCUMENT_READ_BUDGET".into());
                 }
                 push_unique(&mut patch_tables, table.rust_name.clone());
                 let children = match insert_children {
@@ -480,7 +487,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                         let costs = costs_constant(operation);
                         limit_imports.push(costs.clone());
                         limit_imports.push("MAX_ARRAY_LEN".into());
-                        limit_imports.push("READ_BUDGET".into());
+                        limit_imports.push("QUERY_BUDGET".into());
                         limit_imports.push("WRITE_BUDGET".into());
                         function.children_budget = Some(ChildrenBudget {
                             each: each.arg.wire.clone(),

@@ -2,7 +2,7 @@
 //! component: the operation names and the budget the limits were computed against.
 
 use durable_execution_storage_convex_ir::limits::{
-    ARGS_BYTES_BUDGET, MAX_ARRAY_LEN, READ_BUDGET, WRITE_BUDGET,
+    ARGS_BYTES_BUDGET, MAX_ARRAY_LEN, QUERY_BUDGET, WRITE_BUDGET,
 };
 use durable_execution_storage_convex_ir::{
     operation_limits, Component, FunctionKind, Operation, OperationLimits,
@@ -115,7 +115,7 @@ pub fn component_constants(component: &Component) -> TokenStream {
         pub mod limits {
             /// What one call may read, write and carry.
             pub const CALL_BUDGET: #runtime::CallBudget = #runtime::CallBudget {
-                reads: #READ_BUDGET,
+                reads: #QUERY_BUDGET,
                 writes: #WRITE_BUDGET,
                 array_len: #MAX_ARRAY_LEN,
                 args_bytes: #ARGS_BYTES_BUDGET,

@@ -5,7 +5,8 @@ use std::ops::Range;
 use super::fixtures::{child_value, minimal_value};
 use crate::runtime::{CallBudget, ConvexOperation, OperationLimits};
 use crate::storage::chunking::{
-    plan_chunks, plan_elements, split_into, ItemCost, CALL_BUDGET, ENVELOPE_RESERVE_BYTES,
+    lower_limits, plan_chunks, plan_elements, split_into, ItemCost, CALL_BUDGET,
+    ENVELOPE_RESERVE_BYTES,
 };
 use crate::storage::StorageError;
 use crate::task_executions as tx;
@@ -292,4 +293,39 @@ fn nothing_to_send_means_no_chunk() {
         .unwrap()
         .is_empty());
     assert!(split_into(Vec::<u8>::new(), &[]).is_empty());
+}
+
+#[test]
+fn max_items_per_call_only_lowers_the_generated_limits() {
+    let insert = tx::InsertManyArgs::LIMITS; // max_items 2000
+    let claim = tx::UpdateByStatusAndStartAtLessThanAndReturnArgs::LIMITS; // max_limit 4000
+    assert_eq!(lower_limits(&insert, None), insert);
+    assert_eq!(lower_limits(&insert, Some(100)).max_items, Some(100));
+    assert_eq!(lower_limits(&insert, Some(100)).max_limit, None);
+    // Never raised above what the server accepts.
+    assert_eq!(
+        lower_limits(&insert, Some(1_000_000)).max_items,
+        insert.max_items
+    );
+    assert_eq!(lower_limits(&claim, Some(100)).max_limit, Some(100));
+    assert_eq!(
+        lower_limits(&claim, Some(1_000_000)).max_limit,
+        claim.max_limit
+    );
+    // Costs are untouched.
+    assert_eq!(
+        lower_limits(&insert, Some(100)).reads_per_item,
+        insert.reads_per_item
+    );
+
+    // 250 elements at 100 per call: 3 calls, in order.
+    let costs = vec![
+        ItemCost {
+            json_bytes: 10,
+            children: 0
+        };
+        250
+    ];
+    let chunks = plan_chunks(&lower_limits(&insert, Some(100)), &CALL_BUDGET, &costs).unwrap();
+    assert_eq!(chunks, vec![0..100, 100..200, 200..250]);
 }

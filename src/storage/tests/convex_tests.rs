@@ -25,6 +25,7 @@ fn options(total_shards: u32, shards: Option<Vec<u32>>, test_mode: bool) -> Conv
         total_shards,
         shards,
         enable_test_mode: test_mode,
+        max_items_per_call: None,
     }
 }
 
@@ -360,18 +361,10 @@ async fn claims_run_per_owned_shard_and_return_patched_values_in_shard_order() {
 }
 
 #[tokio::test]
-async fn a_limit_above_one_calls_maximum_is_drained_in_several_calls() {
-    // 9,000 matching documents in all.
-    let supply = Arc::new(std::sync::Mutex::new(9_000u64));
-    let left = Arc::clone(&supply);
-    let fake = FakeConvex::start(move |call| {
-        let limit = call.args["limit"].as_u64().unwrap();
-        let mut left = left.lock().unwrap();
-        let patched = limit.min(*left);
-        *left -= patched;
-        Answer::Value(json!(patched))
-    })
-    .await;
+async fn a_limit_above_one_calls_maximum_is_served_in_one_call_up_to_that_maximum() {
+    // 9,000 matching documents; a second call could patch documents the update leaves in the
+    // range twice, so one call with the per-call maximum (4,000) is all that is sent.
+    let fake = FakeConvex::start(|call| Answer::Value(call.args["limit"].clone())).await;
     let storage = storage(&fake.url, ConvexStorageOptions::default());
     let count = storage
         .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
@@ -381,13 +374,13 @@ async fn a_limit_above_one_calls_maximum_is_drained_in_several_calls() {
         })
         .await
         .unwrap();
-    assert_eq!(count, 9_000);
+    assert_eq!(count, 4_000);
     let limits: Vec<u64> = fake
         .calls()
         .iter()
         .map(|c| c.args["limit"].as_u64().unwrap())
         .collect();
-    assert_eq!(limits, vec![4_000, 4_000, 2_000]);
+    assert_eq!(limits, vec![4_000]);
     assert!(fake.calls().iter().all(|c| c.args.get("shard").is_none()));
 }
 

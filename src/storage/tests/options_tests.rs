@@ -8,6 +8,7 @@ fn options(total_shards: u32, shards: Option<Vec<u32>>) -> ConvexStorageOptions 
         total_shards,
         shards,
         enable_test_mode: false,
+        max_items_per_call: None,
     }
 }
 
@@ -100,4 +101,21 @@ fn decrement_limit_is_split_rounding_up() {
     assert_eq!(split_limit(1, 4), 1);
     assert_eq!(split_limit(0, 4), 0);
     assert_eq!(split_limit(10, 0), 10);
+}
+
+#[test]
+fn max_items_per_call_must_be_at_least_1() {
+    let zero = ConvexStorageOptions {
+        max_items_per_call: Some(0),
+        ..ConvexStorageOptions::default()
+    };
+    assert_eq!(
+        invalid_message(&zero),
+        "maxItemsPerCall must be at least 1, got 0"
+    );
+    let one = ConvexStorageOptions {
+        max_items_per_call: Some(1),
+        ..ConvexStorageOptions::default()
+    };
+    assert_eq!(one.validate().unwrap().max_items_per_call, Some(1));
 }

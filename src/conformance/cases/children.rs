@@ -1,0 +1,415 @@
+//! `updateManyByIdAndInsertChildrenIfUpdated`.
+
+use crate::conformance::support::*;
+use crate::conformance::{Case, StorageFactory};
+use crate::storage::{
+    GetByParentExecutionIdRequest, StorageError, TaskExecutionStorageUpdate,
+    TaskExecutionStorageValue, TaskExecutionsStorage, UpdateByIdAndInsertChildrenIfUpdatedRequest,
+};
+use crate::task_executions::{TaskExecutionFilters, TaskExecutionStatus};
+
+use super::case;
+use super::update_by_id::running_update;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!("updateManyByIdAndInsertChildrenIfUpdated/patches_and_inserts_children", patches_and_inserts),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/empty_request", empty),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/not_found_inserts_no_children", not_found),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/filter_is_sleeping_task", filter_is_sleeping_task),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/filter_status", filter_status),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/filter_is_finished", filter_is_finished),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/without_children", without_children),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/existing_child_refuses_the_whole_request", existing_child),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/child_repeated_refuses_the_whole_request", repeated_child),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/existing_sleeping_task_unique_id_refuses_the_whole_request", existing_unique_id),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/children_go_to_their_shards", children_in_shards),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/unset", unset),
+    ]
+}
+
+fn request(
+    id: &str,
+    filters: Option<TaskExecutionFilters>,
+    update: TaskExecutionStorageUpdate,
+    children: Vec<TaskExecutionStorageValue>,
+) -> UpdateByIdAndInsertChildrenIfUpdatedRequest {
+    UpdateByIdAndInsertChildrenIfUpdatedRequest {
+        execution_id: id.to_owned(),
+        filters,
+        update,
+        children_task_executions_to_insert_if_any_updated: children,
+    }
+}
+
+fn waiting(at: u64, children: usize) -> TaskExecutionStorageUpdate {
+    TaskExecutionStorageUpdate {
+        status: Some(TaskExecutionStatus::WaitingForChildren),
+        waiting_for_children_started_at: Some(at),
+        children: Some((0..children).map(|i| summary(&format!("c{i}"))).collect()),
+        active_children_count: Some(u32::try_from(children).unwrap_or(u32::MAX)),
+        ..touch(at)
+    }
+}
+
+fn children_of(parent: &str, count: u32) -> Vec<TaskExecutionStorageValue> {
+    (0..count)
+        .map(|i| child(parent, &format!("{parent}-c{i}"), i, past()))
+        .collect()
+}
+
+async fn children_stored(
+    s: &dyn TaskExecutionsStorage,
+    parent: &str,
+) -> Result<Vec<String>, Failure> {
+    let mut lists = s
+        .get_many_by_parent_execution_id(vec![GetByParentExecutionIdRequest {
+            parent_execution_id: parent.to_owned(),
+        }])
+        .await?;
+    let mut children = ids(&lists.pop().unwrap_or_default());
+    children.sort();
+    Ok(children)
+}
+
+async fn patches_and_inserts(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (p, q, other) = (
+        execution("p", past()),
+        execution("q", past()),
+        execution("other", past()),
+    );
+    s.insert_many(vec![p.clone(), q.clone(), other.clone()])
+        .await?;
+    let (p_children, q_children) = (children_of("p", 2), children_of("q", 1));
+    let (p_update, q_update) = (waiting(past() + 5, 2), waiting(past() + 6, 1));
+    s.update_many_by_id_and_insert_children_if_updated(vec![
+        request("p", None, p_update.clone(), p_children.clone()),
+        request("q", None, q_update.clone(), q_children.clone()),
+    ])
+    .await?;
+    ensure_stored(&*s, &patched(&p, &p_update)).await?;
+    ensure_stored(&*s, &patched(&q, &q_update)).await?;
+    ensure_untouched(&*s, &[&other]).await?;
+    ensure_untouched(
+        &*s,
+        &p_children.iter().chain(&q_children).collect::<Vec<_>>(),
+    )
+    .await?;
+    ensure_eq!(
+        children_stored(&*s, "p").await?,
+        strings(&["p-c0", "p-c1"]),
+        "children of p"
+    );
+    ensure_eq!(
+        children_stored(&*s, "q").await?,
+        strings(&["q-c0"]),
+        "children of q"
+    );
+    Ok(())
+}
+
+async fn empty(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let p = execution("p", past());
+    s.insert_many(vec![p.clone()]).await?;
+    s.update_many_by_id_and_insert_children_if_updated(Vec::new())
+        .await?;
+    ensure_untouched(&*s, &[&p]).await
+}
+
+async fn not_found(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let p = execution("p", past());
+    s.insert_many(vec![p.clone()]).await?;
+    let update = waiting(past() + 5, 1);
+    s.update_many_by_id_and_insert_children_if_updated(vec![
+        request("missing", None, update.clone(), children_of("missing", 2)),
+        request("p", None, update.clone(), children_of("p", 1)),
+    ])
+    .await?;
+    ensure!(
+        get(&*s, "missing").await?.is_none(),
+        "the missing parent was inserted"
+    );
+    for id in ["missing-c0", "missing-c1"] {
+        ensure!(
+            get(&*s, id).await?.is_none(),
+            "child {id} of a missing parent was inserted"
+        );
+    }
+    ensure_stored(&*s, &patched(&p, &update)).await?;
+    ensure_eq!(
+        children_stored(&*s, "p").await?,
+        strings(&["p-c0"]),
+        "children of p"
+    );
+    Ok(())
+}
+
+/// With a mismatching then a matching filter: children only after the match.
+async fn check_filter(
+    f: &dyn StorageFactory,
+    parent: TaskExecutionStorageValue,
+    mismatching: TaskExecutionFilters,
+    matching: TaskExecutionFilters,
+) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let id = parent.execution_id.clone();
+    s.insert_many(vec![parent.clone()]).await?;
+    let update = waiting(past() + 5, 2);
+    let children = children_of(&id, 2);
+    s.update_many_by_id_and_insert_children_if_updated(vec![request(
+        &id,
+        Some(mismatching.clone()),
+        update.clone(),
+        children.clone(),
+    )])
+    .await?;
+    ensure_untouched(&*s, &[&parent]).await?;
+    ensure_eq!(
+        children_stored(&*s, &id).await?,
+        Vec::<String>::new(),
+        "children after filters {mismatching:?}"
+    );
+    s.update_many_by_id_and_insert_children_if_updated(vec![request(
+        &id,
+        Some(matching.clone()),
+        update.clone(),
+        children.clone(),
+    )])
+    .await?;
+    ensure_stored(&*s, &patched(&parent, &update)).await?;
+    ensure_untouched(&*s, &children.iter().collect::<Vec<_>>()).await
+}
+
+fn filters(
+    is_sleeping_task: Option<bool>,
+    status: Option<TaskExecutionStatus>,
+    is_finished: Option<bool>,
+) -> TaskExecutionFilters {
+    TaskExecutionFilters {
+        is_sleeping_task,
+        status,
+        is_finished,
+    }
+}
+
+async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
+    check_filter(
+        f,
+        execution("p", past()),
+        filters(Some(true), None, None),
+        filters(Some(false), None, None),
+    )
+    .await
+}
+
+async fn filter_status(f: &dyn StorageFactory) -> CaseResult {
+    let mut parent = execution("p", past());
+    parent.status = TaskExecutionStatus::Running;
+    let running = Some(TaskExecutionStatus::Running);
+    check_filter(
+        f,
+        parent,
+        filters(None, Some(TaskExecutionStatus::Ready), None),
+        filters(None, running, None),
+    )
+    .await
+}
+
+async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
+    check_filter(
+        f,
+        execution("p", past()),
+        filters(None, None, Some(true)),
+        filters(None, None, Some(false)),
+    )
+    .await
+}
+
+async fn without_children(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let p = execution("p", past());
+    s.insert_many(vec![p.clone()]).await?;
+    let update = running_update(past() + 5);
+    s.update_many_by_id_and_insert_children_if_updated(vec![request(
+        "p",
+        None,
+        update.clone(),
+        Vec::new(),
+    )])
+    .await?;
+    ensure_stored(&*s, &patched(&p, &update)).await
+}
+
+fn ensure_already_exists(result: Result<(), StorageError>) -> CaseResult {
+    match result {
+        Err(error) if error.is_already_exists() => Ok(()),
+        Err(error) => Err(Failure::new(format!("expected AlreadyExists, got {error}"))),
+        Ok(()) => Err(Failure::new("expected AlreadyExists, the call succeeded")),
+    }
+}
+
+/// After a refused request: both parents unpatched and no child of theirs stored.
+async fn ensure_nothing_applied(
+    s: &dyn TaskExecutionsStorage,
+    parents: &[&TaskExecutionStorageValue],
+    new_children: &[&str],
+) -> CaseResult {
+    ensure_untouched(s, parents).await?;
+    for id in new_children {
+        ensure!(
+            get(s, id).await?.is_none(),
+            "child {id} of the refused request was stored"
+        );
+    }
+    Ok(())
+}
+
+async fn existing_child(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (p, q, taken) = (
+        execution("p", past()),
+        execution("q", past()),
+        execution("taken", past()),
+    );
+    s.insert_many(vec![p.clone(), q.clone(), taken.clone()])
+        .await?;
+    let mut clash = child("q", "taken", 1, past());
+    clash.input = "other".to_owned();
+    let result = s
+        .update_many_by_id_and_insert_children_if_updated(vec![
+            request("p", None, waiting(past() + 5, 1), children_of("p", 1)),
+            request(
+                "q",
+                None,
+                waiting(past() + 5, 2),
+                vec![child("q", "q-c0", 0, past()), clash],
+            ),
+        ])
+        .await;
+    ensure_already_exists(result)?;
+    ensure_nothing_applied(&*s, &[&p, &q, &taken], &["p-c0", "q-c0"]).await
+}
+
+async fn repeated_child(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (p, q) = (execution("p", past()), execution("q", past()));
+    s.insert_many(vec![p.clone(), q.clone()]).await?;
+    let result = s
+        .update_many_by_id_and_insert_children_if_updated(vec![
+            request(
+                "p",
+                None,
+                waiting(past() + 5, 1),
+                vec![child("p", "same", 0, past())],
+            ),
+            request(
+                "q",
+                None,
+                waiting(past() + 5, 1),
+                vec![child("q", "same", 0, past())],
+            ),
+        ])
+        .await;
+    ensure_already_exists(result)?;
+    ensure_nothing_applied(&*s, &[&p, &q], &["same"]).await
+}
+
+async fn existing_unique_id(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (p, asleep) = (execution("p", past()), sleeping("asleep", "unique", past()));
+    s.insert_many(vec![p.clone(), asleep.clone()]).await?;
+    let mut clash = child("p", "p-c1", 1, past());
+    clash.is_sleeping_task = true;
+    clash.sleeping_task_unique_id = Some("unique".to_owned());
+    let result = s
+        .update_many_by_id_and_insert_children_if_updated(vec![request(
+            "p",
+            None,
+            waiting(past() + 5, 2),
+            vec![child("p", "p-c0", 0, past()), clash],
+        )])
+        .await;
+    ensure_already_exists(result)?;
+    ensure_nothing_applied(&*s, &[&p, &asleep], &["p-c0", "p-c1"]).await
+}
+
+/// Each child lands in its own shard: a client owning one shard claims exactly its children.
+async fn children_in_shards(f: &dyn StorageFactory) -> CaseResult {
+    const TOTAL: u32 = 3;
+    let backend = f.create().await?;
+    let writer = backend.client(options(TOTAL, &[], false)).await?;
+    let parent_id = id_in_shard("p", 0, TOTAL);
+    let mut parent = execution(&parent_id, past());
+    parent.status = TaskExecutionStatus::Running;
+    writer.insert_many(vec![parent]).await?;
+    let children: Vec<_> = (0..TOTAL)
+        .map(|shard| {
+            child(
+                &parent_id,
+                &id_in_shard("child", shard, TOTAL),
+                shard,
+                past(),
+            )
+        })
+        .collect();
+    writer
+        .update_many_by_id_and_insert_children_if_updated(vec![request(
+            &parent_id,
+            None,
+            waiting(past() + 5, 3),
+            children.clone(),
+        )])
+        .await?;
+    for (shard, child) in (0..TOTAL).zip(&children) {
+        let claimer = backend.client(options(TOTAL, &[shard], false)).await?;
+        let claimed = claimer
+            .update_by_status_and_start_at_less_than_and_return(
+                crate::storage::UpdateByStatusAndStartAtLessThanRequest {
+                    status: TaskExecutionStatus::Ready,
+                    start_at_less_than: future(),
+                    update: TaskExecutionStorageUpdate {
+                        status: Some(TaskExecutionStatus::Running),
+                        ..touch(past() + 10)
+                    },
+                    update_expires_at_with_started_at: past() + 10,
+                    limit: 10,
+                },
+            )
+            .await?;
+        ensure_eq!(
+            ids(&claimed),
+            vec![child.execution_id.clone()],
+            "children claimed from shard {shard}"
+        );
+    }
+    Ok(())
+}
+
+async fn unset(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let p = with_unsettable(execution("p", past()));
+    s.insert_many(vec![p.clone()]).await?;
+    let removed = [
+        UnsetField::ExecutorId,
+        UnsetField::Error,
+        UnsetField::CloseExpiresAt,
+    ];
+    let update = TaskExecutionStorageUpdate {
+        unset: Some(UnsetField::all_of(&removed)),
+        ..waiting(past() + 5, 1)
+    };
+    s.update_many_by_id_and_insert_children_if_updated(vec![request(
+        "p",
+        None,
+        update.clone(),
+        children_of("p", 1),
+    )])
+    .await?;
+    let stored = must_get(&*s, "p").await?;
+    ensure_unset(&stored, &removed)?;
+    ensure_eq!(stored, patched(&p, &update), "p after the update");
+    Ok(())
+}

@@ -1,0 +1,1141 @@
+//! End to end through `ConvexTaskExecutionsStorage` (the engine's storage trait) against the
+//! generated component: every operation with 1 and 3 shards (sharded operations fan out and
+//! concatenate in shard order, the decrement splits its limit), test mode on and off, and
+//! batches split over several calls.
+//!
+//! Batch sizes: convex-test answers index lookups by scanning, so the batch tests lower the
+//! per-call budget to [`PER_CALL`] = 100 instead of inserting thousands of documents. 250
+//! elements then need 3 calls (100 + 100 + 50), the fewest that show a first, a middle and a
+//! last chunk; the local server's call counter checks that it was 3.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use durable_execution_storage_convex::storage::{
+    shard_of_execution, split_limit, GetByIdRequest, GetByParentExecutionIdRequest,
+    GetBySleepingTaskUniqueIdRequest, UpdateAndDecrementParentActiveChildrenCountRequest,
+    UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
+    UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
+    UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
+    UpdateByParentExecutionIdAndIsFinishedRequest,
+    UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+    UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
+    UpdateByStatusAndStartAtLessThanRequest,
+};
+use durable_execution_storage_convex::task_executions::{
+    self as tx, CloseStatus, OnChildrenFinishedProcessingStatus, TaskExecution,
+    TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset, TaskExecutionUpdate,
+};
+use durable_execution_storage_convex::{
+    ConvexStorageOptions, ConvexTaskExecutionsStorage, Doc, TaskExecutionStorageValue,
+    TaskExecutionsStorage,
+};
+use support::{child_value, new_value, TestDeployment, FUTURE, PAST};
+
+/// The lowered per-call budget of the batch tests (see the module docs).
+const PER_CALL: u32 = 100;
+
+/// Runs `scenario(total_shards)` as two tests, with 1 and with 3 shards.
+macro_rules! with_1_and_3_shards {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn one_shard() {
+                super::$scenario(1).await
+            }
+            #[tokio::test]
+            async fn three_shards() {
+                super::$scenario(3).await
+            }
+        }
+    };
+}
+
+fn options(total_shards: u32) -> ConvexStorageOptions {
+    ConvexStorageOptions {
+        total_shards,
+        enable_test_mode: true,
+        ..ConvexStorageOptions::default()
+    }
+}
+
+fn update(updated_at: u64) -> TaskExecutionUpdate {
+    TaskExecutionUpdate {
+        updated_at,
+        ..TaskExecutionUpdate::default()
+    }
+}
+
+fn by_id(id: &str) -> GetByIdRequest {
+    GetByIdRequest {
+        execution_id: id.to_owned(),
+        filters: None,
+    }
+}
+
+async fn get(
+    storage: &ConvexTaskExecutionsStorage,
+    ids: &[&str],
+) -> Vec<Option<TaskExecutionStorageValue>> {
+    storage
+        .get_many_by_id(ids.iter().map(|id| by_id(id)).collect())
+        .await
+        .expect("get_many_by_id")
+}
+
+async fn get_one(storage: &ConvexTaskExecutionsStorage, id: &str) -> TaskExecutionStorageValue {
+    get(storage, &[id])
+        .await
+        .pop()
+        .flatten()
+        .unwrap_or_else(|| panic!("{id} is stored"))
+}
+
+/// The stored documents (with `_id`, `shard` and `parentExecutionDocId`), through the client.
+async fn docs(storage: &ConvexTaskExecutionsStorage, ids: &[String]) -> Vec<Doc<TaskExecution>> {
+    let requests = ids
+        .iter()
+        .map(|id| tx::ByExecutionIdRequest {
+            execution_id: id.clone(),
+            filters: None,
+        })
+        .collect();
+    storage
+        .client()
+        .get_many_by_id(&tx::GetManyByIdArgs { requests })
+        .await
+        .expect("getManyById")
+        .into_iter()
+        .zip(ids)
+        .map(|(doc, id)| doc.unwrap_or_else(|| panic!("{id} is stored")))
+        .collect()
+}
+
+fn ids_of(values: &[TaskExecutionStorageValue]) -> Vec<String> {
+    values.iter().map(|v| v.execution_id.clone()).collect()
+}
+
+/// `ids` in the order a sharded operation returns them: by shard, then by `key`.
+fn in_shard_order(ids: &[String], total_shards: u32, key: impl Fn(&str) -> u64) -> Vec<String> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_by_key(|id| (shard_of_execution(id, total_shards), key(id)));
+    sorted
+}
+
+/// `ids` grouped by shard, each group in `key` order.
+fn by_shard(
+    ids: &[String],
+    total_shards: u32,
+    key: impl Fn(&str) -> u64,
+) -> BTreeMap<u32, Vec<String>> {
+    let mut groups: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for id in in_shard_order(ids, total_shards, key) {
+        groups
+            .entry(shard_of_execution(&id, total_shards))
+            .or_default()
+            .push(id);
+    }
+    groups
+}
+
+/// The number at the end of an id like `claim-7`.
+fn index_of(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("an id ending in a number")
+}
+
+/// Says that a call count cannot be checked (a real deployment does not count calls).
+fn calls_unchecked(what: &str) {
+    println!("NOTE: CONVEX_URL deployment: {what} checked by results only (no call counter)");
+}
+
+async fn assert_calls(deployment: &TestDeployment, name: &str, expected: u64) {
+    match deployment.calls(name).await {
+        Some(calls) => assert_eq!(calls, expected, "calls of {name}"),
+        None => calls_unchecked(name),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inserts and lookups
+// ---------------------------------------------------------------------------------------------
+
+async fn inserts_and_lookups(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("inserts_lookups_{total_shards}")).await;
+    let storage = deployment.storage(options(total_shards));
+    let a = new_value("a");
+    let b = new_value("b");
+    let mut s = new_value("s");
+    s.is_sleeping_task = true;
+    s.status = TaskExecutionStatus::Running;
+    s.sleeping_task_unique_id = Some("u-s".into());
+    let c = child_value("c", "a", 0);
+    storage
+        .insert_many(vec![a.clone(), b.clone(), s.clone(), c.clone()])
+        .await
+        .unwrap();
+
+    // Values round-trip exactly, one answer per request, in order.
+    assert_eq!(
+        get(&storage, &["c", "missing", "a", "s", "b"]).await,
+        vec![
+            Some(c.clone()),
+            None,
+            Some(a.clone()),
+            Some(s.clone()),
+            Some(b)
+        ]
+    );
+    // Every execution went to the shard of its id.
+    let ids: Vec<String> = ["a", "b", "s", "c"].map(String::from).to_vec();
+    for doc in docs(&storage, &ids).await {
+        assert_eq!(
+            doc.shard,
+            shard_of_execution(&doc.execution_id, total_shards)
+        );
+    }
+    // Filters.
+    let filtered = storage
+        .get_many_by_id(vec![
+            GetByIdRequest {
+                execution_id: "a".into(),
+                filters: Some(TaskExecutionFilters {
+                    status: Some(TaskExecutionStatus::Running),
+                    ..Default::default()
+                }),
+            },
+            GetByIdRequest {
+                execution_id: "s".into(),
+                filters: Some(TaskExecutionFilters {
+                    is_sleeping_task: Some(true),
+                    ..Default::default()
+                }),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(filtered, vec![None, Some(s.clone())]);
+
+    let sleeping = storage
+        .get_many_by_sleeping_task_unique_id(
+            ["nope", "u-s"]
+                .map(|u| GetBySleepingTaskUniqueIdRequest {
+                    sleeping_task_unique_id: u.into(),
+                })
+                .to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sleeping, vec![None, Some(s)]);
+
+    let children = storage
+        .get_many_by_parent_execution_id(
+            ["a", "b"]
+                .map(|p| GetByParentExecutionIdRequest {
+                    parent_execution_id: p.into(),
+                })
+                .to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(children, vec![vec![c], vec![]]);
+
+    // A duplicate refuses the whole call.
+    let error = storage
+        .insert_many(vec![new_value("fresh"), new_value("a")])
+        .await
+        .unwrap_err();
+    assert!(error.is_already_exists(), "{error}");
+    assert_eq!(get(&storage, &["fresh"]).await, vec![None]);
+}
+with_1_and_3_shards!(inserts_and_lookups);
+
+// ---------------------------------------------------------------------------------------------
+// Updates by id, children
+// ---------------------------------------------------------------------------------------------
+
+async fn updates_by_id_and_children(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("updates_children_{total_shards}")).await;
+    let storage = deployment.storage(options(total_shards));
+    let mut p = new_value("p");
+    p.executor_id = Some("ex".into());
+    p.started_at = Some(5);
+    storage
+        .insert_many(vec![p.clone(), new_value("q"), new_value("r")])
+        .await
+        .unwrap();
+
+    let patch = TaskExecutionUpdate {
+        status: Some(TaskExecutionStatus::Completed),
+        is_finished: Some(true),
+        output: Some("done".into()),
+        unset: Some(TaskExecutionUnset {
+            executor_id: true,
+            started_at: true,
+            ..Default::default()
+        }),
+        ..update(500)
+    };
+    storage
+        .update_many_by_id(vec![
+            UpdateByIdRequest {
+                execution_id: "p".into(),
+                filters: Some(TaskExecutionFilters {
+                    status: Some(TaskExecutionStatus::Ready),
+                    ..Default::default()
+                }),
+                update: patch.clone(),
+            },
+            UpdateByIdRequest {
+                execution_id: "q".into(),
+                filters: Some(TaskExecutionFilters {
+                    is_finished: Some(true),
+                    ..Default::default()
+                }),
+                update: patch.clone(),
+            },
+        ])
+        .await
+        .unwrap();
+    let mut expected_p = p;
+    expected_p.apply_update(&patch);
+    assert_eq!(expected_p.executor_id, None);
+    assert_eq!(get_one(&storage, "p").await, expected_p);
+    assert_eq!(
+        get_one(&storage, "q").await,
+        new_value("q"),
+        "filters did not match"
+    );
+
+    // r gets 6 children, spread over the shards by their ids.
+    let children: Vec<TaskExecutionStorageValue> = (0..6)
+        .map(|i| child_value(&format!("r-{i}"), "r", i))
+        .collect();
+    storage
+        .update_many_by_id_and_insert_children_if_updated(vec![
+            UpdateByIdAndInsertChildrenIfUpdatedRequest {
+                execution_id: "r".into(),
+                filters: None,
+                update: TaskExecutionUpdate {
+                    status: Some(TaskExecutionStatus::WaitingForChildren),
+                    active_children_count: Some(6),
+                    ..update(600)
+                },
+                children_task_executions_to_insert_if_any_updated: children.clone(),
+            },
+            // Not updated (filters): its child is not inserted.
+            UpdateByIdAndInsertChildrenIfUpdatedRequest {
+                execution_id: "q".into(),
+                filters: Some(TaskExecutionFilters {
+                    status: Some(TaskExecutionStatus::Running),
+                    ..Default::default()
+                }),
+                update: update(600),
+                children_task_executions_to_insert_if_any_updated: vec![child_value("q-0", "q", 0)],
+            },
+        ])
+        .await
+        .unwrap();
+    let r = get_one(&storage, "r").await;
+    assert_eq!(
+        (r.status, r.active_children_count),
+        (TaskExecutionStatus::WaitingForChildren, 6)
+    );
+    assert_eq!(get(&storage, &["q-0"]).await, vec![None]);
+    let mut listed = storage
+        .get_many_by_parent_execution_id(vec![GetByParentExecutionIdRequest {
+            parent_execution_id: "r".into(),
+        }])
+        .await
+        .unwrap()
+        .remove(0);
+    listed.sort_by_key(|v| v.execution_id.clone());
+    assert_eq!(listed, children);
+    let r_doc = docs(&storage, &["r".to_owned()]).await.remove(0);
+    for doc in docs(&storage, &ids_of(&children)).await {
+        assert_eq!(doc.parent_execution_doc_id.as_ref(), Some(&r_doc.id));
+        assert_eq!(
+            doc.shard,
+            shard_of_execution(&doc.execution_id, total_shards)
+        );
+    }
+
+    // Finish two children, then cancel the unfinished rest.
+    storage
+        .update_many_by_id(
+            ["r-1", "r-4"]
+                .map(|id| UpdateByIdRequest {
+                    execution_id: id.into(),
+                    filters: None,
+                    update: TaskExecutionUpdate {
+                        is_finished: Some(true),
+                        ..update(650)
+                    },
+                })
+                .to_vec(),
+        )
+        .await
+        .unwrap();
+    storage
+        .update_many_by_parent_execution_id_and_is_finished(vec![
+            UpdateByParentExecutionIdAndIsFinishedRequest {
+                parent_execution_id: "r".into(),
+                is_finished: false,
+                update: TaskExecutionUpdate {
+                    status: Some(TaskExecutionStatus::Cancelled),
+                    ..update(700)
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    for child in &children {
+        let stored = get_one(&storage, &child.execution_id).await;
+        let finished = ["r-1", "r-4"].contains(&child.execution_id.as_str());
+        assert_eq!(
+            stored.status == TaskExecutionStatus::Cancelled,
+            !finished,
+            "{}",
+            child.execution_id
+        );
+    }
+}
+with_1_and_3_shards!(updates_by_id_and_children);
+
+// ---------------------------------------------------------------------------------------------
+// Sharded range updates
+// ---------------------------------------------------------------------------------------------
+
+async fn claims_fan_out_over_shards(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("claims_{total_shards}")).await;
+    let storage = deployment.storage(options(total_shards));
+    // 12 ready executions; claim-i starts at 100 - i, so that start order is not id order.
+    let ids: Vec<String> = (0..12).map(|i| format!("claim-{i}")).collect();
+    let start_at = |id: &str| 100 - index_of(id);
+    let values: Vec<TaskExecutionStorageValue> = ids
+        .iter()
+        .map(|id| {
+            let mut value = new_value(id);
+            value.start_at = start_at(id);
+            value.timeout_ms = 1_000 + index_of(id);
+            value
+        })
+        .collect();
+    storage.insert_many(values).await.unwrap();
+    let groups = by_shard(&ids, total_shards, start_at);
+    if total_shards == 3 {
+        assert_eq!(
+            groups.len(),
+            3,
+            "the ids spread over all 3 shards: {groups:?}"
+        );
+    }
+    let claim = |limit: u32| UpdateByStatusAndStartAtLessThanRequest {
+        status: TaskExecutionStatus::Ready,
+        start_at_less_than: 1_000,
+        update: TaskExecutionUpdate {
+            status: Some(TaskExecutionStatus::Running),
+            executor_id: Some("ex".into()),
+            started_at: Some(5_000),
+            ..update(5_000)
+        },
+        update_expires_at_with_started_at: 5_000,
+        limit,
+    };
+    let mut claimed: Vec<String> = Vec::new();
+
+    // A storage serving only the last shard claims only there.
+    let last = total_shards - 1;
+    let partial = ConvexTaskExecutionsStorage::new(
+        deployment.client(),
+        ConvexStorageOptions {
+            shards: Some(vec![last]),
+            ..options(total_shards)
+        },
+    )
+    .unwrap();
+    let got = partial
+        .update_by_status_and_start_at_less_than_and_return(claim(1))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&got), groups[&last][..1].to_vec());
+    claimed.extend(ids_of(&got));
+
+    // Every shard with the full limit 2, concatenated in shard order.
+    let got = storage
+        .update_by_status_and_start_at_less_than_and_return(claim(2))
+        .await
+        .unwrap();
+    let expected: Vec<String> = groups
+        .values()
+        .flat_map(|group| {
+            group
+                .iter()
+                .filter(|id| !claimed.contains(id))
+                .take(2)
+                .cloned()
+        })
+        .collect();
+    assert_eq!(ids_of(&got), expected);
+    for value in &got {
+        assert_eq!(value.status, TaskExecutionStatus::Running);
+        assert_eq!(value.expires_at, Some(5_000 + value.timeout_ms));
+        assert_eq!(
+            get_one(&storage, &value.execution_id).await,
+            *value,
+            "stored as returned"
+        );
+    }
+    claimed.extend(ids_of(&got));
+
+    let got = storage
+        .update_by_status_and_start_at_less_than_and_return(claim(100))
+        .await
+        .unwrap();
+    claimed.extend(ids_of(&got));
+    claimed.sort_by_key(|id| index_of(id));
+    assert_eq!(claimed, ids, "each execution claimed exactly once");
+}
+with_1_and_3_shards!(claims_fan_out_over_shards);
+
+async fn range_updates_fan_out_over_shards(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("ranges_{total_shards}")).await;
+    let storage = deployment.storage(options(total_shards));
+    // Six executions per operation; x-i was updated at 100 - i (not id order).
+    let ids = |prefix: &str| -> Vec<String> { (0..6).map(|i| format!("{prefix}-{i}")).collect() };
+    let updated_at = |id: &str| 100 - index_of(id);
+    let make = |prefix: &str, edit: &dyn Fn(&mut TaskExecutionStorageValue)| {
+        ids(prefix)
+            .iter()
+            .map(|id| {
+                let mut value = new_value(id);
+                value.updated_at = updated_at(id);
+                edit(&mut value);
+                value
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = Vec::new();
+    all.extend(make("ocfp", &|v| {
+        v.status = TaskExecutionStatus::WaitingForChildren
+    }));
+    all.extend(make("close", &|v| v.close_status = CloseStatus::Ready));
+    all.extend(make("npc", &|v| {
+        v.status = TaskExecutionStatus::Running;
+        v.executor_id = Some("ex".into());
+        v.needs_promise_cancellation = true;
+    }));
+    all.extend(make("expiry", &|v| {
+        v.status = TaskExecutionStatus::Running;
+        v.expires_at = Some(10 + index_of(&v.execution_id));
+    }));
+    all.extend(make("ocfpx", &|v| {
+        v.on_children_finished_processing_expires_at = Some(10 + index_of(&v.execution_id))
+    }));
+    all.extend(make("closex", &|v| {
+        v.close_expires_at = Some(10 + index_of(&v.execution_id))
+    }));
+    // Not picked by anything: updated in the future, not expired.
+    let mut future = new_value("future");
+    future.status = TaskExecutionStatus::WaitingForChildren;
+    future.close_status = CloseStatus::Ready;
+    future.updated_at = FUTURE;
+    all.push(future);
+    storage.insert_many(all).await.unwrap();
+
+    let ocfp = storage
+        .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(
+            UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest {
+                status: TaskExecutionStatus::WaitingForChildren,
+                on_children_finished_processing_status: OnChildrenFinishedProcessingStatus::Idle,
+                update: TaskExecutionUpdate {
+                    on_children_finished_processing_status: Some(
+                        OnChildrenFinishedProcessingStatus::Processing,
+                    ),
+                    ..update(PAST + 1)
+                },
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&ocfp),
+        in_shard_order(&ids("ocfp"), total_shards, updated_at)
+    );
+    assert!(ocfp.iter().all(|v| v.on_children_finished_processing_status
+        == OnChildrenFinishedProcessingStatus::Processing
+        && v.updated_at == PAST + 1));
+
+    let close = storage
+        .update_by_close_status_and_return(UpdateByCloseStatusRequest {
+            close_status: CloseStatus::Ready,
+            update: TaskExecutionUpdate {
+                close_status: Some(CloseStatus::Closing),
+                ..update(PAST + 1)
+            },
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&close),
+        in_shard_order(&ids("close"), total_shards, updated_at)
+    );
+    assert!(close.iter().all(|v| v.close_status == CloseStatus::Closing));
+
+    let npc = storage
+        .update_by_executor_id_and_needs_promise_cancellation_and_return(
+            UpdateByExecutorIdAndNeedsPromiseCancellationRequest {
+                executor_id: "ex".into(),
+                needs_promise_cancellation: true,
+                update: TaskExecutionUpdate {
+                    needs_promise_cancellation: Some(false),
+                    ..update(PAST + 1)
+                },
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&npc),
+        in_shard_order(&ids("npc"), total_shards, updated_at)
+    );
+    assert!(npc.iter().all(|v| !v.needs_promise_cancellation));
+
+    // The expiry operations have no shard: one count over all of them; limit 4 then the rest.
+    let expire = |limit: u32| UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
+        status: TaskExecutionStatus::Running,
+        is_sleeping_task: false,
+        expires_at_less_than: 1_000,
+        update: TaskExecutionUpdate {
+            status: Some(TaskExecutionStatus::TimedOut),
+            unset: Some(TaskExecutionUnset {
+                expires_at: true,
+                ..Default::default()
+            }),
+            ..update(PAST + 1)
+        },
+        limit,
+    };
+    assert_eq!(
+        storage
+            .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire(4))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        storage
+            .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire(100))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        get_one(&storage, "expiry-5").await.status,
+        TaskExecutionStatus::TimedOut
+    );
+
+    let ocfp_expire = |limit: u32| UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+        on_children_finished_processing_expires_at_less_than: 1_000,
+        update: TaskExecutionUpdate {
+            unset: Some(TaskExecutionUnset {
+                on_children_finished_processing_expires_at: true,
+                ..Default::default()
+            }),
+            ..update(PAST + 1)
+        },
+        limit,
+    };
+    assert_eq!(
+        storage
+            .update_by_on_children_finished_processing_expires_at_less_than(ocfp_expire(4))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        storage
+            .update_by_on_children_finished_processing_expires_at_less_than(ocfp_expire(100))
+            .await
+            .unwrap(),
+        2
+    );
+
+    let close_expire = |limit: u32| UpdateByCloseExpiresAtLessThanRequest {
+        close_expires_at_less_than: 1_000,
+        update: TaskExecutionUpdate {
+            unset: Some(TaskExecutionUnset {
+                close_expires_at: true,
+                ..Default::default()
+            }),
+            ..update(PAST + 1)
+        },
+        limit,
+    };
+    assert_eq!(
+        storage
+            .update_by_close_expires_at_less_than(close_expire(4))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        storage
+            .update_by_close_expires_at_less_than(close_expire(100))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(get_one(&storage, "closex-0").await.close_expires_at, None);
+
+    let future = get_one(&storage, "future").await;
+    assert_eq!(
+        (
+            future.on_children_finished_processing_status,
+            future.close_status
+        ),
+        (OnChildrenFinishedProcessingStatus::Idle, CloseStatus::Ready),
+        "updatedAt in the future: not picked"
+    );
+}
+with_1_and_3_shards!(range_updates_fan_out_over_shards);
+
+async fn decrement_splits_its_limit_across_shards(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("decrement_{total_shards}")).await;
+    let storage = deployment.storage(options(total_shards));
+    // Parent P with 9 finished children ready to close; fin-i updated at 10 + i.
+    let ids: Vec<String> = (0..9).map(|i| format!("fin-{i}")).collect();
+    let updated_at = |id: &str| 10 + index_of(id);
+    let mut parent = new_value("P");
+    parent.active_children_count = 9;
+    let mut values = vec![parent];
+    for (i, id) in ids.iter().enumerate() {
+        let mut child = child_value(id, "P", u32::try_from(i).unwrap());
+        child.is_finished = true;
+        child.close_status = CloseStatus::Ready;
+        child.updated_at = updated_at(id);
+        values.push(child);
+    }
+    storage.insert_many(values).await.unwrap();
+    let groups = by_shard(&ids, total_shards, updated_at);
+    let request = |limit: u32| UpdateAndDecrementParentActiveChildrenCountRequest {
+        is_finished: true,
+        close_status: CloseStatus::Ready,
+        update: TaskExecutionUpdate {
+            close_status: Some(CloseStatus::Closed),
+            ..update(900)
+        },
+        limit,
+    };
+    // What a storage owning `shards` closes with `limit`: each shard gets the limit split
+    // across the owned shards, rounding up.
+    let expected = |shards: &[u32], limit: u32, groups: &BTreeMap<u32, Vec<String>>| -> u32 {
+        let per_shard = split_limit(limit, shards.len()) as usize;
+        shards
+            .iter()
+            .map(|s| groups.get(s).map_or(0, |g| g.len().min(per_shard)))
+            .sum::<usize>() as u32
+    };
+
+    let all_shards: Vec<u32> = (0..total_shards).collect();
+    let count = storage
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(request(
+            3,
+        ))
+        .await
+        .unwrap();
+    // 1 shard: 3. 3 shards: 1 per shard (3 / 3), so one per shard that has children.
+    assert_eq!(count, expected(&all_shards, 3, &groups));
+    if total_shards == 3 {
+        assert_eq!(
+            groups.len(),
+            3,
+            "the children spread over all 3 shards: {groups:?}"
+        );
+    }
+    let mut acc = 9 - count;
+    assert_eq!(get_one(&storage, "P").await.active_children_count, acc);
+
+    // The rest.
+    let count = storage
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(request(
+            100,
+        ))
+        .await
+        .unwrap();
+    acc -= count;
+    assert_eq!(acc, 0, "every child closed once");
+    let parent = get_one(&storage, "P").await;
+    assert_eq!((parent.active_children_count, parent.updated_at), (0, 900));
+}
+with_1_and_3_shards!(decrement_splits_its_limit_across_shards);
+
+/// With 3 shards of which 2 are owned, a limit of 3 is 2 per owned shard (rounding up).
+#[tokio::test]
+async fn decrement_splits_its_limit_across_owned_shards_rounding_up() {
+    let deployment = TestDeployment::new("decrement_owned").await;
+    let storage = deployment.storage(options(3));
+    let ids: Vec<String> = (0..12).map(|i| format!("fin-{i}")).collect();
+    let mut values = Vec::new();
+    for id in &ids {
+        let mut value = new_value(id);
+        value.is_finished = true;
+        value.close_status = CloseStatus::Ready;
+        values.push(value);
+    }
+    storage.insert_many(values).await.unwrap();
+    let groups = by_shard(&ids, 3, index_of);
+    let owned = [0u32, 2];
+    assert!(
+        owned
+            .iter()
+            .all(|s| groups.get(s).is_some_and(|g| g.len() >= 2)),
+        "the test needs 2 executions in shards 0 and 2: {groups:?}"
+    );
+    let partial = ConvexTaskExecutionsStorage::new(
+        deployment.client(),
+        ConvexStorageOptions {
+            shards: Some(owned.to_vec()),
+            ..options(3)
+        },
+    )
+    .unwrap();
+    let count = partial
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+            UpdateAndDecrementParentActiveChildrenCountRequest {
+                is_finished: true,
+                close_status: CloseStatus::Ready,
+                update: TaskExecutionUpdate {
+                    close_status: Some(CloseStatus::Closed),
+                    ..update(900)
+                },
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, 4, "ceil(3 / 2) = 2 in each of the 2 owned shards");
+    for id in &groups[&1] {
+        assert_eq!(
+            get_one(&storage, id).await.close_status,
+            CloseStatus::Ready,
+            "shard 1 not owned"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test mode
+// ---------------------------------------------------------------------------------------------
+
+async fn delete_operations_follow_test_mode(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("test_mode_on_{total_shards}")).await;
+    let off = ConvexTaskExecutionsStorage::new(
+        deployment.client(),
+        ConvexStorageOptions {
+            enable_test_mode: false,
+            ..options(total_shards)
+        },
+    )
+    .unwrap();
+    let on = deployment.storage(options(total_shards));
+    on.insert_many(vec![new_value("a"), new_value("b"), new_value("c")])
+        .await
+        .unwrap();
+
+    // Storage test mode off: a client-side no-op, nothing is sent.
+    off.delete_by_id("a").await.unwrap();
+    off.delete_all().await.unwrap();
+    assert!(get(&on, &["a", "b", "c"]).await.iter().all(Option::is_some));
+    assert_calls(&deployment, "deleteById", 0).await;
+    assert_calls(&deployment, "deleteAll", 0).await;
+
+    // On: they reach the server and delete.
+    on.delete_by_id("a").await.unwrap();
+    assert_eq!(get(&on, &["a"]).await, vec![None]);
+    on.delete_all().await.unwrap();
+    assert_eq!(get(&on, &["b", "c"]).await, vec![None, None]);
+}
+with_1_and_3_shards!(delete_operations_follow_test_mode);
+
+#[tokio::test]
+async fn delete_operations_on_a_server_without_test_mode() {
+    let Some(deployment) = TestDeployment::without_test_mode("test_mode_off_server").await else {
+        return;
+    };
+    let off =
+        ConvexTaskExecutionsStorage::new(deployment.client(), ConvexStorageOptions::default())
+            .unwrap();
+    off.insert_many(vec![new_value("a")]).await.unwrap();
+    // Test mode off in the storage: no-ops, no error, nothing sent.
+    off.delete_by_id("a").await.unwrap();
+    off.delete_all().await.unwrap();
+    assert_calls(&deployment, "deleteById", 0).await;
+    // On in the storage: the server refuses.
+    let on = deployment.storage(options(1));
+    let error = on.delete_by_id("a").await.unwrap_err();
+    let code = error.convex_error().and_then(|e| e.code());
+    assert_eq!(code, Some("TEST_MODE_REQUIRED"), "{error}");
+    let error = on.delete_all().await.unwrap_err();
+    assert_eq!(
+        error.convex_error().and_then(|e| e.code()),
+        Some("TEST_MODE_REQUIRED"),
+        "{error}"
+    );
+    assert!(get(&on, &["a"]).await[0].is_some(), "nothing deleted");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches over several calls
+// ---------------------------------------------------------------------------------------------
+
+async fn batches_are_split_into_calls_in_order(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("batches_{total_shards}")).await;
+    let storage = deployment.storage(ConvexStorageOptions {
+        max_items_per_call: Some(PER_CALL),
+        ..options(total_shards)
+    });
+    // 250 ready executions b-i starting at 1000 - i, 50 sleeping ones with unique ids and 2
+    // children: 302 inserts, 4 calls (100 + 100 + 100 + 2).
+    let ready: Vec<String> = (0..250).map(|i| format!("b-{i}")).collect();
+    let mut values: Vec<TaskExecutionStorageValue> = ready
+        .iter()
+        .map(|id| {
+            let mut value = new_value(id);
+            value.start_at = 1_000 - index_of(id);
+            value
+        })
+        .collect();
+    for i in 0..50 {
+        let mut value = new_value(&format!("s-{i}"));
+        value.is_sleeping_task = true;
+        value.status = TaskExecutionStatus::Running;
+        value.sleeping_task_unique_id = Some(format!("u-{i}"));
+        values.push(value);
+    }
+    // And one child each for b-7 and b-200, found by the parent lookups below.
+    values.push(child_value("b-7-child", "b-7", 0));
+    values.push(child_value("b-200-child", "b-200", 0));
+    let inserted: BTreeMap<String, TaskExecutionStorageValue> = values
+        .iter()
+        .map(|v| (v.execution_id.clone(), v.clone()))
+        .collect();
+    storage.insert_many(values).await.unwrap();
+    assert_calls(&deployment, "insertMany", 4).await;
+
+    // getManyById: the 250 in reverse, with a missing id after every 25th: 260 requests, 3 calls.
+    let mut wanted: Vec<String> = Vec::new();
+    for (i, id) in ready.iter().rev().enumerate() {
+        wanted.push(id.clone());
+        if i % 25 == 0 {
+            wanted.push(format!("missing-{i}"));
+        }
+    }
+    assert_eq!(wanted.len(), 260);
+    let found = storage
+        .get_many_by_id(wanted.iter().map(|id| by_id(id)).collect())
+        .await
+        .unwrap();
+    let expected: Vec<Option<TaskExecutionStorageValue>> =
+        wanted.iter().map(|id| inserted.get(id).cloned()).collect();
+    assert_eq!(found, expected, "answers in request order");
+    assert_calls(&deployment, "getManyById", 3).await;
+
+    // getManyBySleepingTaskUniqueId: 250 requests (each unique id, then 4 missing ones), 3 calls.
+    let uniques: Vec<String> = (0..50)
+        .flat_map(|i| {
+            std::iter::once(format!("u-{i}")).chain((0..4).map(move |k| format!("none-{i}-{k}")))
+        })
+        .collect();
+    let found = storage
+        .get_many_by_sleeping_task_unique_id(
+            uniques
+                .iter()
+                .map(|u| GetBySleepingTaskUniqueIdRequest {
+                    sleeping_task_unique_id: u.clone(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let found: Vec<Option<String>> = found
+        .into_iter()
+        .map(|v| v.map(|v| v.execution_id))
+        .collect();
+    let expected: Vec<Option<String>> = uniques
+        .iter()
+        .map(|u| u.strip_prefix("u-").map(|i| format!("s-{i}")))
+        .collect();
+    assert_eq!(found, expected);
+    assert_calls(&deployment, "getManyBySleepingTaskUniqueId", 3).await;
+
+    // getManyByParentExecutionId: 250 parents, 3 calls.
+    let lists = storage
+        .get_many_by_parent_execution_id(
+            ready
+                .iter()
+                .map(|p| GetByParentExecutionIdRequest {
+                    parent_execution_id: p.clone(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lists.len(), 250);
+    for (parent, list) in ready.iter().zip(&lists) {
+        let expected: Vec<String> = match parent.as_str() {
+            "b-7" | "b-200" => vec![format!("{parent}-child")],
+            _ => vec![],
+        };
+        assert_eq!(ids_of(list), expected, "children of {parent}");
+    }
+    assert_calls(&deployment, "getManyByParentExecutionId", 3).await;
+
+    // updateManyById: 250 requests, 3 calls; each execution gets its own retryAttempts.
+    storage
+        .update_many_by_id(
+            ready
+                .iter()
+                .map(|id| UpdateByIdRequest {
+                    execution_id: id.clone(),
+                    filters: None,
+                    update: TaskExecutionUpdate {
+                        retry_attempts: Some(u32::try_from(index_of(id)).unwrap()),
+                        ..update(PAST + 1)
+                    },
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_calls(&deployment, "updateManyById", 3).await;
+    for value in get(&storage, &["b-0", "b-99", "b-100", "b-249"]).await {
+        let value = value.unwrap();
+        assert_eq!(
+            u64::from(value.retry_attempts),
+            index_of(&value.execution_id)
+        );
+    }
+
+    // updateManyByParentExecutionIdAndIsFinished: 250 requests, 3 calls.
+    storage
+        .update_many_by_parent_execution_id_and_is_finished(
+            ready
+                .iter()
+                .map(|p| UpdateByParentExecutionIdAndIsFinishedRequest {
+                    parent_execution_id: p.clone(),
+                    is_finished: false,
+                    update: TaskExecutionUpdate {
+                        status: Some(TaskExecutionStatus::Cancelled),
+                        ..update(PAST + 1)
+                    },
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_calls(&deployment, "updateManyByParentExecutionIdAndIsFinished", 3).await;
+    for id in ["b-7-child", "b-200-child"] {
+        assert_eq!(
+            get_one(&storage, id).await.status,
+            TaskExecutionStatus::Cancelled
+        );
+    }
+
+    // A claim of up to 250 with at most 100 per call: ONE call per shard, limit clamped to 100
+    // (a second call could patch twice what its update leaves in the range). Each shard gives
+    // its first 100 by ascending startAt, shards concatenated in order.
+    let claimed = storage
+        .update_by_status_and_start_at_less_than_and_return(
+            UpdateByStatusAndStartAtLessThanRequest {
+                status: TaskExecutionStatus::Ready,
+                start_at_less_than: 10_000,
+                update: TaskExecutionUpdate {
+                    status: Some(TaskExecutionStatus::Running),
+                    ..update(PAST + 2)
+                },
+                update_expires_at_with_started_at: 20_000,
+                limit: 250,
+            },
+        )
+        .await
+        .unwrap();
+    let start_at = |id: &str| 1_000 - index_of(id);
+    let expected: Vec<String> = by_shard(&ready, total_shards, start_at)
+        .into_values()
+        .flat_map(|ids| ids.into_iter().take(PER_CALL as usize))
+        .collect();
+    assert_eq!(ids_of(&claimed), expected);
+    if total_shards == 1 {
+        assert_eq!(claimed.len(), 100);
+        assert_calls(&deployment, "updateByStatusAndStartAtLessThanAndReturn", 1).await;
+    }
+}
+with_1_and_3_shards!(batches_are_split_into_calls_in_order);
+
+async fn children_batches_keep_parents_with_their_children(total_shards: u32) {
+    let deployment = TestDeployment::new(&format!("children_batches_{total_shards}")).await;
+    let storage = deployment.storage(ConvexStorageOptions {
+        max_items_per_call: Some(PER_CALL),
+        ..options(total_shards)
+    });
+    // 250 parents (3 insert calls), each getting 2 children: 250 requests = 3 calls.
+    let parents: Vec<String> = (0..250).map(|i| format!("p-{i}")).collect();
+    storage
+        .insert_many(parents.iter().map(|id| new_value(id)).collect())
+        .await
+        .unwrap();
+    let child_ids = |parent: &str| [format!("{parent}-c0"), format!("{parent}-c1")];
+    storage
+        .update_many_by_id_and_insert_children_if_updated(
+            parents
+                .iter()
+                .map(|p| UpdateByIdAndInsertChildrenIfUpdatedRequest {
+                    execution_id: p.clone(),
+                    filters: None,
+                    update: TaskExecutionUpdate {
+                        status: Some(TaskExecutionStatus::WaitingForChildren),
+                        active_children_count: Some(2),
+                        ..update(PAST + 1)
+                    },
+                    children_task_executions_to_insert_if_any_updated: child_ids(p)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| child_value(c, p, u32::try_from(i).unwrap()))
+                        .collect(),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_calls(&deployment, "updateManyByIdAndInsertChildrenIfUpdated", 3).await;
+
+    // The server sets parentExecutionDocId from the parent it patched in the same
+    // transaction: every child pointing at its own parent's _id shows they travelled together.
+    let parent_docs = docs(&storage, &parents).await;
+    let all_children: Vec<String> = parents.iter().flat_map(|p| child_ids(p)).collect();
+    let child_docs = docs(&storage, &all_children).await;
+    for (parent, children) in parent_docs.iter().zip(child_docs.chunks(2)) {
+        assert_eq!(parent.status, TaskExecutionStatus::WaitingForChildren);
+        for child in children {
+            assert_eq!(
+                child.parent_execution_id.as_deref(),
+                Some(parent.execution_id.as_str())
+            );
+            assert_eq!(
+                child.parent_execution_doc_id.as_ref(),
+                Some(&parent.id),
+                "{}",
+                child.execution_id
+            );
+        }
+    }
+}
+with_1_and_3_shards!(children_batches_keep_parents_with_their_children);

@@ -1,0 +1,285 @@
+//! The end-to-end test harness: a fresh, isolated database for every test.
+//!
+//! - **Local (default).** One local server per test binary and test mode (at most two, started
+//!   lazily on first use and shared by the binary's tests): test mode ON and test mode OFF.
+//!   Every test gets its own instance on it (`/instance/<unique id>`), an empty database, so
+//!   tests run in parallel without seeing each other's documents. The servers die with the
+//!   test process (they watch their stdin).
+//! - **A real deployment.** When `CONVEX_URL` is set (with `TASK_EXECUTIONS_STORAGE_AUTH_SECRET`,
+//!   and `CONVEX_ADMIN_KEY` if the deployment needs one), tests run there instead. There is
+//!   only one database, so the tests take a global lock one after the other and each starts
+//!   with `deleteAll`, which needs the deployment in test mode
+//!   (`TASK_EXECUTIONS_STORAGE_TEST_MODE=true`). Tests that need test mode OFF cannot run
+//!   there: they print why and return (see [`TestDeployment::without_test_mode`]).
+//!
+//! Nothing here passes silently: a server that does not start, a deployment that is not in
+//! test mode, or missing credentials fail the test with the reason.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
+use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
+use durable_execution_storage_convex::storage::{
+    NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStorageValue,
+};
+use durable_execution_storage_convex::task_executions::{
+    RetryOptions, TaskExecution, TaskExecutionSummary, TaskExecutionsStorageClient,
+};
+use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The secret of the local servers.
+pub const LOCAL_SECRET: &str = "e2e-test-secret";
+
+/// Where the tests run.
+enum Target {
+    Local,
+    Remote {
+        url: String,
+        secret: String,
+        admin_key: Option<String>,
+    },
+}
+
+fn target() -> &'static Target {
+    static TARGET: OnceLock<Target> = OnceLock::new();
+    TARGET.get_or_init(|| match std::env::var("CONVEX_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            let secret =
+                std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").unwrap_or_else(|_| {
+                    panic!(
+                        "CONVEX_URL is set: TASK_EXECUTIONS_STORAGE_AUTH_SECRET must be set too, \
+                     to the deployment's secret"
+                    )
+                });
+            Target::Remote {
+                url,
+                secret,
+                admin_key: std::env::var("CONVEX_ADMIN_KEY").ok(),
+            }
+        }
+        _ => Target::Local,
+    })
+}
+
+/// Whether the tests run against a real deployment (`CONVEX_URL`).
+pub fn is_remote() -> bool {
+    matches!(target(), Target::Remote { .. })
+}
+
+/// The shared local server of this binary with test mode `on` (started on first use).
+pub fn local_server(test_mode: bool) -> &'static LocalConvexServer {
+    static ON: OnceLock<LocalConvexServer> = OnceLock::new();
+    static OFF: OnceLock<LocalConvexServer> = OnceLock::new();
+    let cell = if test_mode { &ON } else { &OFF };
+    cell.get_or_init(|| {
+        LocalConvexServer::start(LocalServerOptions::new(LOCAL_SECRET).test_mode(test_mode))
+            .unwrap_or_else(|error| panic!("cannot start the local Convex server: {error}"))
+    })
+}
+
+/// An instance id unique in this test binary (each binary has its own servers): the test's
+/// name, for the server's verbose log, and a counter.
+fn unique_instance_id(name: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(48)
+        .collect();
+    format!("{clean}-{n}")
+}
+
+/// Serialises the tests on a real deployment, which has a single database.
+fn remote_lock() -> &'static Mutex<()> {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| Mutex::new(()))
+}
+
+/// One test's database: an instance of a local server, or the (emptied) real deployment.
+pub struct TestDeployment {
+    url: String,
+    secret: String,
+    admin_key: Option<String>,
+    /// The local server's base URL and the instance id, for [`calls`](Self::calls).
+    local: Option<(String, String)>,
+    test_mode: bool,
+    /// Held for the whole test on a real deployment.
+    _lock: Option<MutexGuard<'static, ()>>,
+}
+
+impl TestDeployment {
+    /// A fresh, empty database with test mode ON (deleteById and deleteAll allowed).
+    pub async fn new(name: &str) -> Self {
+        match target() {
+            Target::Local => Self::local(name, true),
+            Target::Remote {
+                url,
+                secret,
+                admin_key,
+            } => {
+                let lock = remote_lock().lock().await;
+                let deployment = Self {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                    admin_key: admin_key.clone(),
+                    local: None,
+                    test_mode: true,
+                    _lock: Some(lock),
+                };
+                deployment
+                    .client()
+                    .delete_all(
+                        &durable_execution_storage_convex::task_executions::DeleteAllArgs {},
+                    )
+                    .await
+                    .unwrap_or_else(|error| {
+                        panic!(
+                            "deleteAll on {url} failed; the e2e tests need the deployment in \
+                             test mode (TASK_EXECUTIONS_STORAGE_TEST_MODE=true) and the right \
+                             secret: {error}"
+                        )
+                    });
+                deployment
+            }
+        }
+    }
+
+    /// A fresh, empty database with test mode OFF, on the local server without test mode.
+    /// `None` on a real deployment, whose test mode cannot be switched per test: the caller
+    /// returns, and the reason is printed.
+    pub async fn without_test_mode(name: &str) -> Option<Self> {
+        if is_remote() {
+            println!(
+                "SKIPPED {name}: needs a deployment with test mode OFF; CONVEX_URL points at one \
+                 in test mode (the e2e tests need it for deleteAll). It runs on the local server."
+            );
+            return None;
+        }
+        Some(Self::local(name, false))
+    }
+
+    fn local(name: &str, test_mode: bool) -> Self {
+        let server = local_server(test_mode);
+        let instance = unique_instance_id(name);
+        Self {
+            url: server.instance_url(&instance),
+            secret: LOCAL_SECRET.to_owned(),
+            admin_key: None,
+            local: Some((server.url().to_owned(), instance)),
+            test_mode,
+            _lock: None,
+        }
+    }
+
+    /// The deployment URL of this test's database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the deployment lets deleteById and deleteAll run.
+    pub fn test_mode(&self) -> bool {
+        self.test_mode
+    }
+
+    /// An HTTP client for this test's database.
+    pub fn http(&self) -> ConvexHttpClient {
+        let http = ConvexHttpClient::new(&self.url).expect("a valid deployment URL");
+        match &self.admin_key {
+            Some(key) => http.with_admin_key(key.clone()),
+            None => http,
+        }
+    }
+
+    /// The generated typed client, with the right secret.
+    pub fn client(&self) -> TaskExecutionsStorageClient {
+        self.client_with_secret(&self.secret)
+    }
+
+    /// The generated typed client, with `secret`.
+    pub fn client_with_secret(&self, secret: &str) -> TaskExecutionsStorageClient {
+        TaskExecutionsStorageClient::new(self.http(), AuthSecret::new(secret))
+    }
+
+    /// The storage over this test's database.
+    pub fn storage(&self, options: ConvexStorageOptions) -> ConvexTaskExecutionsStorage {
+        ConvexTaskExecutionsStorage::new(self.client(), options).expect("valid storage options")
+    }
+
+    /// How many times the function `taskExecutionsStorage:<name>` ran in this test's
+    /// database, from the local server's `/stats`. `None` on a real deployment, which does not
+    /// count calls (the caller then checks the results only, and says so).
+    pub async fn calls(&self, name: &str) -> Option<u64> {
+        let (base, instance) = self.local.as_ref()?;
+        let stats: serde_json::Value = reqwest::get(format!("{base}/instance/{instance}/stats"))
+            .await
+            .expect("GET /stats")
+            .json()
+            .await
+            .expect("stats are JSON");
+        let path = format!("taskExecutionsStorage:{name}");
+        Some(stats["calls"][&path].as_u64().unwrap_or(0))
+    }
+}
+
+/// Epoch ms used as "long ago" in documents: every `updatedAt < now` bound includes it.
+pub const PAST: u64 = 1_000;
+
+/// Epoch ms far in the future: every `updatedAt < now` bound excludes it.
+pub const FUTURE: u64 = 4_000_000_000_000;
+
+/// A new execution `id` of task `task`, created at [`PAST`], ready, no parent.
+pub fn new_value(id: &str) -> TaskExecutionStorageValue {
+    TaskExecutionStorageValue::new_execution(
+        NewTaskExecution {
+            root: None,
+            parent: None,
+            task_id: format!("task-of-{id}"),
+            execution_id: id.to_owned(),
+            is_sleeping_task: false,
+            sleeping_task_unique_id: None,
+            retry_options: RetryOptions {
+                max_attempts: 3,
+                base_delay_ms: Some(100),
+                max_delay_ms: None,
+                delay_multiplier: Some(2.0),
+            },
+            sleep_ms_before_run: 0,
+            timeout_ms: 60_000,
+            are_children_sequential: false,
+            input: format!("{{\"of\":\"{id}\"}}"),
+        },
+        PAST,
+    )
+}
+
+/// A child `id` of `parent` at `index`.
+pub fn child_value(id: &str, parent: &str, index: u32) -> TaskExecutionStorageValue {
+    let mut value = new_value(id);
+    value.root = Some(TaskExecutionSummary {
+        task_id: format!("task-of-{parent}"),
+        execution_id: parent.to_owned(),
+    });
+    value.parent = Some(ParentTaskExecutionSummary {
+        task_id: format!("task-of-{parent}"),
+        execution_id: parent.to_owned(),
+        index_in_parent_children: index,
+        is_only_child_of_parent: false,
+        is_finalize_of_parent: false,
+    });
+    value
+}
+
+/// The document of [`new_value`] in `shard`.
+pub fn new_doc(id: &str, shard: u32) -> TaskExecution {
+    new_value(id).into_document(shard)
+}
+
+/// The document of [`child_value`] in `shard`.
+pub fn child_doc(id: &str, parent: &str, index: u32, shard: u32) -> TaskExecution {
+    child_value(id, parent, index).into_document(shard)
+}

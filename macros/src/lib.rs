@@ -59,9 +59,10 @@ use proc_macro::TokenStream;
 /// pub mod task_executions { /* ... */ }
 /// ```
 ///
-/// The module must be inline (`mod name { ... }`) and hold only structs, enums and `use` items
-/// (which are ignored: the expansion is generated from the declaration, not copied). Structs
-/// have named fields (`{}` for none); no generics. Doc comments are carried to the generated
+/// The module must be inline (`mod name { ... }`) and hold only structs and enums (a `use` is
+/// refused: types are resolved by name and the expansion, generated from the declaration rather
+/// than copied, names everything by absolute path). Structs have named fields (`{}` for none);
+/// no generics. Doc comments are carried to the generated
 /// items.
 ///
 /// ## Item roles

@@ -11,7 +11,8 @@ use crate::storage::{
     TaskExecutionStorageValue, TaskExecutionsStorage,
 };
 use crate::task_executions::{
-    ErrorType, ExecutionError, RetryOptions, TaskExecutionSummary, TaskExecutionUnset,
+    ErrorType, ExecutionError, RetryOptions, TaskExecutionFilters, TaskExecutionStatus,
+    TaskExecutionSummary, TaskExecutionUnset,
 };
 
 /// Why a case failed: a broken expectation, or an error of the storage under test.
@@ -363,6 +364,19 @@ pub fn patched(
 }
 
 /// The execution ids of `values`, in order.
+/// By-id filters, in the order of their fields.
+pub fn filters(
+    is_sleeping_task: Option<bool>,
+    status: Option<TaskExecutionStatus>,
+    is_finished: Option<bool>,
+) -> TaskExecutionFilters {
+    TaskExecutionFilters {
+        is_sleeping_task,
+        status,
+        is_finished,
+    }
+}
+
 pub fn ids(values: &[TaskExecutionStorageValue]) -> Vec<String> {
     values.iter().map(|v| v.execution_id.clone()).collect()
 }

@@ -79,10 +79,16 @@ pub fn collect<'a>(content: &'a [Item], errors: &mut Errors) -> Declared<'a> {
                     ),
                 }
             }
-            Item::Use(_) => {}
+            // The expansion is generated from the IR, which resolves types by name and emits
+            // absolute paths: a `use` would be dropped, so it is refused rather than ignored.
+            Item::Use(item) => errors.error(
+                item.span(),
+                "`use` is not needed in a `#[convex_component]` module: `Id`, `Doc` and the \
+                 module's own types are resolved by name",
+            ),
             other => errors.error(
                 other.span(),
-                "only structs and enums (and `use` items) may stand in a `#[convex_component]` module",
+                "only structs and enums may stand in a `#[convex_component]` module",
             ),
         }
     }

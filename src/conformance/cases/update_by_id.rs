@@ -140,18 +140,6 @@ async fn check_filters(
     Ok(())
 }
 
-fn filters(
-    is_sleeping_task: Option<bool>,
-    status: Option<TaskExecutionStatus>,
-    is_finished: Option<bool>,
-) -> TaskExecutionFilters {
-    TaskExecutionFilters {
-        is_sleeping_task,
-        status,
-        is_finished,
-    }
-}
-
 async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     s.insert_many(vec![sleeping("s", "u", past()), execution("e", past())])

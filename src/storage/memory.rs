@@ -49,7 +49,9 @@ pub fn system_clock() -> Clock {
 ///   operations (claim by status and `startAt`, on-children-finished processing, close status,
 ///   promise cancellation, parent decrement) visit each owned shard in ascending order with the
 ///   full `limit` each (the decrement: `limit` split across the owned shards, rounding up) and
-///   concatenate; the expiry operations and every lookup by id span all shards; `delete_by_id`
+///   concatenate (the Convex storage sends the per-shard calls concurrently, so their
+///   transactions may commit in another order: a decrement whose child and parent sit in two
+///   owned shards may then select differently, which the differential test allows for); the expiry operations and every lookup by id span all shards; `delete_by_id`
 ///   and `delete_all` do nothing without `enable_test_mode`. `max_items_per_call` is
 ///   accepted and has no effect: there are no calls to split, every request is one
 ///   transaction.

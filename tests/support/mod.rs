@@ -12,18 +12,26 @@
 //!   (`TASK_EXECUTIONS_STORAGE_TEST_MODE=true`). Tests that need test mode OFF cannot run
 //!   there: they print why and return (see [`TestDeployment::without_test_mode`]).
 //!
+//! [`ConvexStorageFactory`] gives the conformance suite and the multi-client tests (differential,
+//! concurrency) Convex storages the same way: a fresh instance per backend locally, the emptied
+//! deployment with `CONVEX_URL`.
+//!
 //! Nothing here passes silently: a server that does not start, a deployment that is not in
 //! test mode, or missing credentials fail the test with the reason.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use durable_execution_storage_convex::conformance::{StorageBackend, StorageFactory};
 
 use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
 use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
 use durable_execution_storage_convex::storage::{
-    NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStorageValue,
+    NewTaskExecution, ParentTaskExecutionSummary, StorageError, TaskExecutionStorageValue,
+    TaskExecutionsStorage,
 };
 use durable_execution_storage_convex::task_executions::{
     RetryOptions, TaskExecution, TaskExecutionSummary, TaskExecutionsStorageClient,
@@ -223,6 +231,94 @@ impl TestDeployment {
             .expect("stats are JSON");
         let path = format!("taskExecutionsStorage:{name}");
         Some(stats["calls"][&path].as_u64().unwrap_or(0))
+    }
+}
+
+/// Convex storages for [`conformance`](durable_execution_storage_convex::conformance) and the
+/// other tests that need many clients of one database (differential, concurrency).
+///
+/// - **Local**: each [`create`](StorageFactory::create) is a fresh instance (an empty database)
+///   on this binary's shared test-mode-ON server, so backends never see each other's
+///   documents. Test mode ON on the server only *allows* deletions: each client still decides
+///   with its own `enable_test_mode`, which is what the cases vary.
+/// - **`CONVEX_URL`**: there is one database. The factory holds the deployment's lock for its
+///   whole life (so a test binary's factories and [`TestDeployment`]s run one after the
+///   other), and each `create` empties the deployment with `deleteAll`. This is right because
+///   a user of a factory (the conformance suite, one differential case, one concurrency
+///   scenario) works on one backend at a time and creates the next only when done with the
+///   previous: the cases run serially, with a `deleteAll` between them.
+pub struct ConvexStorageFactory {
+    name: String,
+    /// The real deployment (and its lock) with `CONVEX_URL`; `None` locally.
+    remote: Option<TestDeployment>,
+}
+
+impl ConvexStorageFactory {
+    /// A factory whose local instances are named after `name` (visible in the server's log).
+    pub async fn new(name: &str) -> Self {
+        let remote = if is_remote() {
+            Some(TestDeployment::new(name).await)
+        } else {
+            None
+        };
+        Self {
+            name: name.to_owned(),
+            remote,
+        }
+    }
+}
+
+#[async_trait]
+impl StorageFactory for ConvexStorageFactory {
+    async fn create(&self) -> Result<Arc<dyn StorageBackend>, StorageError> {
+        let backend = match &self.remote {
+            Some(deployment) => {
+                deployment
+                    .client()
+                    .delete_all(
+                        &durable_execution_storage_convex::task_executions::DeleteAllArgs {},
+                    )
+                    .await?;
+                ConvexBackend::of(deployment)
+            }
+            None => ConvexBackend::of(&TestDeployment::local(&self.name, true)),
+        };
+        Ok(Arc::new(backend))
+    }
+}
+
+/// One database of a [`ConvexStorageFactory`]. Its clients hold only the deployment URL and
+/// secret: the local server outlives them (it is a static of the test binary).
+struct ConvexBackend {
+    url: String,
+    secret: String,
+    admin_key: Option<String>,
+}
+
+impl ConvexBackend {
+    fn of(deployment: &TestDeployment) -> Self {
+        Self {
+            url: deployment.url.clone(),
+            secret: deployment.secret.clone(),
+            admin_key: deployment.admin_key.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for ConvexBackend {
+    async fn client(
+        &self,
+        options: ConvexStorageOptions,
+    ) -> Result<Arc<dyn TaskExecutionsStorage>, StorageError> {
+        // Each client gets its own HTTP client (connection pool), like a separate process.
+        let http = ConvexHttpClient::new(&self.url)?;
+        let http = match &self.admin_key {
+            Some(key) => http.with_admin_key(key.clone()),
+            None => http,
+        };
+        let client = TaskExecutionsStorageClient::new(http, AuthSecret::new(&self.secret));
+        Ok(Arc::new(ConvexTaskExecutionsStorage::new(client, options)?))
     }
 }
 

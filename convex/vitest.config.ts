@@ -20,5 +20,7 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     server: { deps: { inline: ['convex-test'] } },
     testTimeout: 30_000,
+    // A cold start of the local server (tsx compiling it) can take longer than the default 10 s.
+    hookTimeout: 60_000,
   },
 })

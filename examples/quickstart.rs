@@ -14,12 +14,12 @@
 //! deployment may be someone else's (the example then stops and says so).
 
 use std::error::Error;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
 use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
 use durable_execution_storage_convex::storage::{
-    GetByIdRequest, NewTaskExecution, UpdateByCloseStatusRequest, UpdateByIdRequest,
+    now_millis, GetByIdRequest, NewTaskExecution, UpdateByCloseStatusRequest, UpdateByIdRequest,
     UpdateByStatusAndStartAtLessThanRequest,
 };
 use durable_execution_storage_convex::task_executions::{
@@ -73,7 +73,7 @@ async fn main() -> Result<()> {
 
 async fn walk_one_execution(storage: &ConvexTaskExecutionsStorage) -> Result<()> {
     // A fresh id each run, so that the example can run again on the same deployment.
-    let id = format!("quickstart-{}", now_ms());
+    let id = format!("quickstart-{}", now_millis());
 
     // 1. Insert: a new execution is ready to run now.
     let new = TaskExecutionStorageValue::new_execution(
@@ -95,13 +95,13 @@ async fn walk_one_execution(storage: &ConvexTaskExecutionsStorage) -> Result<()>
             are_children_sequential: false,
             input: r#"{"name":"world"}"#.into(),
         },
-        now_ms(),
+        now_millis(),
     );
     storage.insert_many(vec![new.clone()]).await?;
     print_state("inserted", &new);
 
     // 2. Claim: an executor moves it from ready to running; expiresAt = now + timeoutMs.
-    let now = now_ms();
+    let now = now_millis();
     let claimed = storage
         .update_by_status_and_start_at_less_than_and_return(
             UpdateByStatusAndStartAtLessThanRequest {
@@ -122,7 +122,7 @@ async fn walk_one_execution(storage: &ConvexTaskExecutionsStorage) -> Result<()>
     print_state("claimed", &claimed);
 
     // 3. Complete: the task ran; record its output and make it ready to close.
-    let now = now_ms();
+    let now = now_millis();
     let completed = TaskExecutionUpdate {
         status: Some(TaskExecutionStatus::Completed),
         is_finished: Some(true),
@@ -152,7 +152,7 @@ async fn walk_one_execution(storage: &ConvexTaskExecutionsStorage) -> Result<()>
     // now, hence the retry while the clocks catch up), marks them closing, then closed.
     let closing = close_ready(storage, &id).await?;
     print_state("closing", &closing);
-    let now = now_ms();
+    let now = now_millis();
     storage
         .update_many_by_id(vec![UpdateByIdRequest {
             execution_id: id.clone(),
@@ -187,7 +187,7 @@ async fn close_ready(
 ) -> Result<TaskExecutionStorageValue> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = now_ms();
+        let now = now_millis();
         let picked = storage
             .update_by_close_status_and_return(UpdateByCloseStatusRequest {
                 close_status: CloseStatus::Ready,
@@ -260,10 +260,4 @@ fn print_state(step: &str, value: &TaskExecutionStorageValue) {
         executor = value.executor_id.as_deref().unwrap_or("-"),
         output = value.output.as_deref().unwrap_or("-"),
     );
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -19,8 +19,11 @@ type Server = { url: string; process: ChildProcess; stderr: () => string }
 async function startServer(
   componentDir: string,
   extra: string[] = [],
-  stdin: 'ignore' | 'pipe' = 'ignore',
+  stdin: 'ignore' | 'pipe' = 'pipe',
 ): Promise<Server> {
+  // With stdin piped, --exit-with-stdin ends the server with this process even when a run is
+  // aborted before afterAll.
+  const exitWithStdin = stdin === 'pipe' && !extra.includes('--exit-with-stdin')
   const child = spawn(
     join(packageDir, 'node_modules', '.bin', 'tsx'),
     [
@@ -29,6 +32,7 @@ async function startServer(
       ...['--port', '0', '--app', join(fixtureDir, 'app')],
       ...['--component', `notesStore=${componentDir}`, '--env', 'FIXTURE_VAR=hello'],
       ...extra,
+      ...(exitWithStdin ? ['--exit-with-stdin'] : []),
     ],
     { cwd: packageDir, stdio: [stdin, 'pipe', 'pipe'] },
   )

@@ -124,6 +124,17 @@ function checkReadBudget(read: number): number {
   return read
 }
 
+/** Counts the documents a call will write, refusing it before the first write over budget. */
+function checkWriteBudget(written: number): number {
+  if (written > WRITE_BUDGET) {
+    throw new ConvexError({
+      code: 'LIMIT_EXCEEDED',
+      message: `this call would write more than ${WRITE_BUDGET} documents; send fewer requests per call`,
+    })
+  }
+  return written
+}
+
 /** What one request and one inserted child cost in reads and writes. */
 type Costs = {
   readsPerItem: number
@@ -560,7 +571,7 @@ export const getManyByParentExecutionId = query({
         .withIndex('by_parentExecutionId_isFinished', (q) =>
           q.eq('parentExecutionId', request.parentExecutionId),
         )
-        .collect()
+        .take(DOCUMENT_READ_BUDGET - read + 1)
       read = checkReadBudget(read + docs.length)
       results.push(docs)
     }
@@ -579,14 +590,16 @@ export const updateManyByParentExecutionIdAndIsFinished = mutation({
       UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_MAX_ITEMS,
     )
     let read = 0
+    let written = 0
     for (const request of args.requests) {
       const docs = await ctx.db
         .query('taskExecutions')
         .withIndex('by_parentExecutionId_isFinished', (q) =>
           q.eq('parentExecutionId', request.parentExecutionId).eq('isFinished', request.isFinished),
         )
-        .collect()
+        .take(DOCUMENT_READ_BUDGET - read + 1)
       read = checkReadBudget(read + docs.length)
+      written = checkWriteBudget(written + docs.length)
       const patch = taskExecutionPatch(request.update)
       for (const doc of docs) {
         await ctx.db.patch(doc._id, patch)

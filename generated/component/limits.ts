@@ -79,7 +79,7 @@ export const UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_MAX_ITEMS = 4000
 export const UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_MAX_LIMIT = 2000
 
 /** `deleteAll`: the largest `limit` one call accepts (Convex's transaction limits). */
-export const DELETE_ALL_MAX_LIMIT = 4000
+export const DELETE_ALL_MAX_LIMIT = 500
 
 /** Index lookups one call may make (a little under Convex's 4,096). */
 export const QUERY_BUDGET = 4000
@@ -88,7 +88,7 @@ export const QUERY_BUDGET = 4000
 export const DOCUMENT_READ_BUDGET = 30000
 
 /** Documents one call may write (a little under Convex's 16,000). */
-export const WRITE_BUDGET = 16000
+export const WRITE_BUDGET = 15000
 
 /** Elements of one array argument (Convex's limit). */
 export const MAX_ARRAY_LEN = 8192

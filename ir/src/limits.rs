@@ -3,9 +3,14 @@
 //!
 //! The numbers are budgets, a little under Convex's own limits per function call (4,096 index
 //! ranges or gets, 32,000 documents scanned, 16,000 documents written, 8,192 array elements and
-//! 16 MiB of arguments), so that a call that passes the budget never hits the real limit. The Rust client splits larger
-//! requests into calls that fit; the generated Convex functions refuse a call over budget with
-//! a clear error before touching the database.
+//! 16 MiB of arguments), so that a call that passes the budget never hits the real limit. The
+//! Rust client splits larger requests into calls that fit; the generated Convex functions refuse
+//! a call over budget with a clear error before touching the database.
+//!
+//! Counts bound everything but the BYTES a call reads and writes, which depend on the size of
+//! the documents (their `input` and `output` strings): the budgets below suit documents of a
+//! few KiB; deployments with larger ones lower the client's per-call sizes
+//! (`max_items_per_call`).
 
 use serde::Serialize;
 
@@ -17,7 +22,9 @@ pub const QUERY_BUDGET: u32 = 4_000;
 /// Documents one call may scan (reading every child of a parent counts each child).
 pub const DOCUMENT_READ_BUDGET: u32 = 30_000;
 /// Documents one call may write.
-pub const WRITE_BUDGET: u32 = 16_000;
+pub const WRITE_BUDGET: u32 = 15_000;
+/// Documents `deleteAll` deletes per transaction.
+pub const DELETE_ALL_BATCH: u32 = 500;
 /// Elements of one array argument.
 pub const MAX_ARRAY_LEN: u32 = 8_192;
 /// Bytes of JSON arguments the client puts in one call (Convex accepts 16 MiB; half of it
@@ -37,18 +44,6 @@ pub struct OperationLimits {
     pub writes_per_child: u32,
     /// For range updates: the largest `limit` one call accepts.
     pub max_limit: Option<u32>,
-}
-
-impl OperationLimits {
-    /// Whether one call may carry `items` elements holding `children` children in all.
-    pub fn fits(&self, items: u32, children: u32) -> bool {
-        let reads = items * self.reads_per_item + children * self.reads_per_child;
-        let writes = items * self.writes_per_item + children * self.writes_per_child;
-        self.max_items.is_none_or(|max| items <= max)
-            && children <= MAX_ARRAY_LEN
-            && reads <= QUERY_BUDGET
-            && writes <= WRITE_BUDGET
-    }
 }
 
 /// The limits of one operation, from its access pattern.
@@ -103,8 +98,10 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
             }
         }
         Access::UpdateRange { then, .. } => {
-            // Each patched document is read and written; the parent step reads and writes one
-            // parent more per document.
+            // One index range, then a write per patched document; the parent step adds a
+            // lookup and a write per document. The limit is also what bounds the documents
+            // (and so the bytes) the range reads, hence the query budget rather than the
+            // document budget.
             let per_document = match then {
                 Some(AfterUpdate::DecrementParentActiveChildrenCount { .. }) => 2,
                 None => 1,
@@ -119,9 +116,11 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
             writes_per_item: 1,
             ..none
         },
-        // Deletes in batches, one call per batch, until the table is empty.
+        // Deletes in batches, one call per batch, until the table is empty. No client can
+        // tune this batch, and every deleted document is read whole, so it stays small enough
+        // for large documents (500 of 32 KiB is half of Convex's 16 MiB read limit).
         Access::DeleteAll => OperationLimits {
-            max_limit: Some(QUERY_BUDGET.min(WRITE_BUDGET)),
+            max_limit: Some(DELETE_ALL_BATCH),
             ..none
         },
     }

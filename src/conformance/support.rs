@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::StorageFactory;
 use crate::storage::{
@@ -72,11 +71,7 @@ pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 300_000;
 
 /// The client's clock, in epoch milliseconds.
 pub fn client_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+    crate::storage::now_millis()
 }
 
 /// A time surely before the server's `now` (by at least the tolerance, even with skew).

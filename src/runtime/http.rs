@@ -137,6 +137,18 @@ struct AuthEnvelope<'a, A: ?Sized> {
     args: &'a A,
 }
 
+/// `deployment_url` with any `user:password@` after the scheme removed.
+fn without_userinfo(deployment_url: &str) -> String {
+    let Some((scheme, rest)) = deployment_url.split_once("://") else {
+        return deployment_url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => deployment_url.to_owned(),
+    }
+}
+
 impl ConvexHttpClient {
     /// A client for the deployment at `deployment_url` (e.g. `https://happy-otter-123.convex.cloud`
     /// or `http://127.0.0.1:3210`). A trailing slash is ignored.
@@ -150,8 +162,10 @@ impl ConvexHttpClient {
             url,
             message: message.to_owned(),
         };
+        // An unparsable URL is echoed without anything between `://` and `@`: that part may
+        // hold a password.
         let parsed = reqwest::Url::parse(trimmed)
-            .map_err(|e| invalid(deployment_url.to_owned(), &e.to_string()))?;
+            .map_err(|e| invalid(without_userinfo(deployment_url), &e.to_string()))?;
         let shown = || {
             let mut safe = parsed.clone();
             // Never echo a password back into an error message.
@@ -526,6 +540,10 @@ mod tests {
             assert!(!err.is_retry_safe());
         }
         let err = ConvexHttpClient::new("https://admin:hunter2@x.convex.cloud").unwrap_err();
+        assert!(matches!(err, ConvexError::InvalidUrl { .. }));
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        // Unparsable (no host), with a password in it: the password is not echoed either.
+        let err = ConvexHttpClient::new("https://u:hunter2@").unwrap_err();
         assert!(matches!(err, ConvexError::InvalidUrl { .. }));
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
     }

@@ -1,7 +1,7 @@
 //! Splitting list requests into calls that stay within Convex's limits by construction.
 //!
-//! A Convex function call may read about 4,096 documents, write 16,000, carry arrays of 8,192
-//! elements and 16 MiB of arguments. The generated server refuses a call over the budgets of
+//! A Convex function call may make about 4,096 index lookups, scan 32,000 documents, write
+//! 16,000, carry arrays of 8,192 elements and 16 MiB of arguments. The generated server refuses a call over the budgets of
 //! `ir::limits` (a little under those limits) before touching the database, and each
 //! operation states what one element costs ([`OperationLimits`]). The planner here cuts a list
 //! into consecutive chunks that each fit, so a storage request of any size becomes calls the

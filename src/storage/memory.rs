@@ -32,13 +32,16 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// The system time in epoch milliseconds (0 before 1970, saturating far in the future), as
 /// Convex's `Date.now()` gives it to a function.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| {
-                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-            })
-    })
+    Arc::new(now_millis)
+}
+
+/// The system time in epoch milliseconds (0 before 1970, which no clock here reports).
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// The storage contract in memory, behaving exactly as [`ConvexTaskExecutionsStorage`]

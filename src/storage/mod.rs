@@ -26,7 +26,7 @@ mod tests;
 pub use contract::TaskExecutionsStorage;
 pub use convex::ConvexTaskExecutionsStorage;
 pub use error::{StorageError, ALREADY_EXISTS_CODE};
-pub use memory::{system_clock, Clock, InMemoryTaskExecutionsStorage};
+pub use memory::{now_millis, system_clock, Clock, InMemoryTaskExecutionsStorage};
 pub use options::{shard_of_execution, split_limit, ConvexStorageOptions, MAX_TOTAL_SHARDS};
 pub use requests::{
     GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,

@@ -79,14 +79,21 @@ pub fn is_remote() -> bool {
 }
 
 /// The shared local server of this binary with test mode `on` (started on first use).
+///
+/// A failed start is remembered, so that every later test of the binary fails at once with
+/// the same message instead of waiting for its own start-up timeout.
 pub fn local_server(test_mode: bool) -> &'static LocalConvexServer {
-    static ON: OnceLock<LocalConvexServer> = OnceLock::new();
-    static OFF: OnceLock<LocalConvexServer> = OnceLock::new();
+    static ON: OnceLock<Result<LocalConvexServer, String>> = OnceLock::new();
+    static OFF: OnceLock<Result<LocalConvexServer, String>> = OnceLock::new();
     let cell = if test_mode { &ON } else { &OFF };
-    cell.get_or_init(|| {
+    let started = cell.get_or_init(|| {
         LocalConvexServer::start(LocalServerOptions::new(LOCAL_SECRET).test_mode(test_mode))
-            .unwrap_or_else(|error| panic!("cannot start the local Convex server: {error}"))
-    })
+            .map_err(|error| error.to_string())
+    });
+    match started {
+        Ok(server) => server,
+        Err(error) => panic!("cannot start the local Convex server: {error}"),
+    }
 }
 
 /// An instance id unique in this test binary (each binary has its own servers): the test's

@@ -27,6 +27,7 @@ pub struct LibFile {
     pub uses_check_integer: bool,
     pub uses_check_limit: bool,
     pub uses_read_budget: bool,
+    pub uses_write_budget: bool,
     pub uses_children_budget: bool,
     pub uses_matches_filters: bool,
     pub uses_apply_patch: bool,
@@ -477,8 +478,11 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                     file.uses_matches_filters = true;
                 }
                 if !first {
+                    // Every match is patched: count the writes as well as the reads.
                     file.uses_read_budget = true;
+                    file.uses_write_budget = true;
                     limit_imports.push("DOCUMENT_READ_BUDGET".into());
+                    limit_imports.push("WRITE_BUDGET".into());
                 }
                 push_unique(&mut patch_tables, table.rust_name.clone());
                 let children = match insert_children {
@@ -852,7 +856,14 @@ fn lookup(
     first: bool,
     indent: usize,
 ) -> String {
-    let tail = if first { "first()" } else { "collect()" };
+    // Reading every match takes one document more than the call may still read, so that an
+    // oversized result is refused by `checkReadBudget` with a clear error before Convex's own
+    // limit (32,000 documents scanned) would end the transaction.
+    let tail = if first {
+        "first()"
+    } else {
+        "take(DOCUMENT_READ_BUDGET - read + 1)"
+    };
     render_index_query(
         &table.wire_name,
         index,

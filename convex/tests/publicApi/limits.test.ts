@@ -12,6 +12,7 @@ import {
   UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_MAX_LIMIT,
   UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_COSTS,
   UPDATE_MANY_BY_ID_MAX_ITEMS,
+  WRITE_BUDGET,
 } from '../../../generated/component/limits'
 import {
   allDocs,
@@ -193,10 +194,10 @@ describe('children of one parent beyond the read budget', () => {
   // one parent's children over several calls, and Convex allows 32,000 documents read per
   // transaction (4,096 is the limit on index ranges), so a parent with QUERY_BUDGET + 1
   // children must still work, with Convex's limits enforced.
-  async function bigFamily() {
+  async function bigFamily(size = QUERY_BUDGET + 1) {
     const t = makeT()
-    const parent = newExecution({ status: 'waiting_for_children', acc: QUERY_BUDGET + 1 })
-    const children = Array.from({ length: QUERY_BUDGET + 1 }, (_, i) =>
+    const parent = newExecution({ status: 'waiting_for_children', acc: size })
+    const children = Array.from({ length: size }, (_, i) =>
       newExecution({
         parentExecutionId: parent.executionId,
         indexInParentChildren: i,
@@ -234,4 +235,25 @@ describe('children of one parent beyond the read budget', () => {
     const ready = (await allDocs(t)).filter((d) => d.closeStatus === 'ready')
     expect(ready).toHaveLength(QUERY_BUDGET + 1)
   }, 60_000)
+
+  it(`updateManyByParentExecutionIdAndIsFinished refuses ${WRITE_BUDGET + 1} children of one parent (more writes than one call may make) and patches none`, async () => {
+    const { t, parent } = await bigFamily(WRITE_BUDGET + 1)
+    await expectConvexError(
+      t.action(fns.updateManyByParentExecutionIdAndIsFinished, {
+        authSecret: SECRET,
+        args: {
+          requests: [
+            {
+              parentExecutionId: parent.executionId,
+              isFinished: true,
+              update: update({ closeStatus: 'ready' }),
+            },
+          ],
+        },
+      }),
+      'LIMIT_EXCEEDED',
+    )
+    const ready = (await allDocs(t)).filter((d) => d.closeStatus === 'ready')
+    expect(ready).toHaveLength(0)
+  }, 120_000)
 })

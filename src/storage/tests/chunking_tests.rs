@@ -52,7 +52,7 @@ fn the_budget_is_the_servers() {
         CALL_BUDGET,
         CallBudget {
             reads: 4_000,
-            writes: 16_000,
+            writes: 15_000,
             array_len: 8_192,
             args_bytes: 8 * 1024 * 1024,
         }

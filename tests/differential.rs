@@ -67,7 +67,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -1293,89 +1293,17 @@ fn op_name(op: &Op) -> &'static str {
     }
 }
 
-/// The fields of a value, each printed on its own, to say which fields two values differ in.
-fn fields(v: &TaskExecutionStorageValue) -> Vec<(&'static str, String)> {
-    let TaskExecutionStorageValue {
-        root,
-        parent,
-        task_id,
-        execution_id,
-        is_sleeping_task,
-        sleeping_task_unique_id,
-        retry_options,
-        sleep_ms_before_run,
-        timeout_ms,
-        are_children_sequential,
-        input,
-        executor_id,
-        status,
-        is_finished,
-        run_output,
-        output,
-        error,
-        retry_attempts,
-        start_at,
-        started_at,
-        expires_at,
-        waiting_for_children_started_at,
-        waiting_for_finalize_started_at,
-        finished_at,
-        children,
-        active_children_count,
-        on_children_finished_processing_status,
-        on_children_finished_processing_expires_at,
-        on_children_finished_processing_finished_at,
-        finalize,
-        close_status,
-        close_expires_at,
-        closed_at,
-        needs_promise_cancellation,
-        created_at,
-        updated_at,
-    } = v;
-    macro_rules! named {
-        ($($field:ident),* $(,)?) => {
-            vec![$((stringify!($field), format!("{:?}", $field))),*]
-        };
+/// The fields of a value by wire name, each printed on its own, to say which fields two values
+/// differ in. Read through the document mapping, so that every field is listed (an absent
+/// optional field shows as `-`).
+fn fields(v: &TaskExecutionStorageValue) -> BTreeMap<String, String> {
+    match serde_json::to_value(v.clone().into_document(0)) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(name, value)| (name, value.to_string()))
+            .collect(),
+        other => BTreeMap::from([("<document>".to_owned(), format!("{other:?}"))]),
     }
-    named![
-        root,
-        parent,
-        task_id,
-        execution_id,
-        is_sleeping_task,
-        sleeping_task_unique_id,
-        retry_options,
-        sleep_ms_before_run,
-        timeout_ms,
-        are_children_sequential,
-        input,
-        executor_id,
-        status,
-        is_finished,
-        run_output,
-        output,
-        error,
-        retry_attempts,
-        start_at,
-        started_at,
-        expires_at,
-        waiting_for_children_started_at,
-        waiting_for_finalize_started_at,
-        finished_at,
-        children,
-        active_children_count,
-        on_children_finished_processing_status,
-        on_children_finished_processing_expires_at,
-        on_children_finished_processing_finished_at,
-        finalize,
-        close_status,
-        close_expires_at,
-        closed_at,
-        needs_promise_cancellation,
-        created_at,
-        updated_at,
-    ]
 }
 
 /// An outcome in one line: values by execution id only.
@@ -1418,7 +1346,13 @@ fn field_differences(expected: &Outcome, actual: &Outcome) -> String {
         if e == a || e.execution_id != a.execution_id {
             continue;
         }
-        for ((name, e_field), (_, a_field)) in fields(e).into_iter().zip(fields(a)) {
+        let (e_fields, a_fields) = (fields(e), fields(a));
+        let names: BTreeSet<&String> = e_fields.keys().chain(a_fields.keys()).collect();
+        for name in names {
+            let shown = |fields: &BTreeMap<String, String>| {
+                fields.get(name).cloned().unwrap_or_else(|| "-".to_owned())
+            };
+            let (e_field, a_field) = (shown(&e_fields), shown(&a_fields));
             if e_field != a_field {
                 out.push_str(&format!(
                     "    {}.{name}: in memory {e_field}, convex {a_field}\n",

@@ -255,7 +255,7 @@ async fn lookups_are_chunked_and_answers_reassembled_in_order() {
             .map(|request| {
                 let id = request["executionId"].as_str().unwrap();
                 let number: u32 = id[1..].parse().unwrap();
-                if number % 2 == 0 {
+                if number.is_multiple_of(2) {
                     doc_json(minimal_value(id), 0)
                 } else {
                     Value::Null

@@ -358,7 +358,6 @@ pub fn patched(
     value
 }
 
-/// The execution ids of `values`, in order.
 /// By-id filters, in the order of their fields.
 pub fn filters(
     is_sleeping_task: Option<bool>,
@@ -372,6 +371,7 @@ pub fn filters(
     }
 }
 
+/// The execution ids of `values`, in order.
 pub fn ids(values: &[TaskExecutionStorageValue]) -> Vec<String> {
     values.iter().map(|v| v.execution_id.clone()).collect()
 }

@@ -183,18 +183,6 @@ async fn check_filter(
     ensure_untouched(&*s, &children.iter().collect::<Vec<_>>()).await
 }
 
-fn filters(
-    is_sleeping_task: Option<bool>,
-    status: Option<TaskExecutionStatus>,
-    is_finished: Option<bool>,
-) -> TaskExecutionFilters {
-    TaskExecutionFilters {
-        is_sleeping_task,
-        status,
-        is_finished,
-    }
-}
-
 async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
     check_filter(
         f,

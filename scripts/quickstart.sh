@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 if ! cmp -s convex/package-lock.json convex/node_modules/.installed-from-lockfile 2>/dev/null; then
   (cd convex && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-from-lockfile)
 fi
-exec cargo run --quiet --example quickstart
+exec cargo run --quiet --features local-server --example quickstart

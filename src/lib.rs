@@ -6,13 +6,19 @@
 //!   integer wire format, errors);
 //! - [`storage`]: the engine's storage contract, its Convex implementation and an in-memory
 //!   one with the same semantics;
-//! - [`conformance`]: the suite every storage of the contract must pass.
+//! - `conformance` (feature `conformance`): the suite every storage of the contract must pass;
+//! - `local_server` (feature `local-server`): starts the local Convex server of `convex/`
+//!   for development and tests.
+//!
+//! Both are test support, off by default (feature `test-support` turns both on).
 
 // The generated code names this crate by its public path, also from inside the crate.
 extern crate self as durable_execution_storage_convex;
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod declaration;
+#[cfg(feature = "local-server")]
 pub mod local_server;
 pub mod runtime;
 pub mod storage;

@@ -142,18 +142,16 @@ async fn updated_at_equal_to_now_is_excluded_with_a_pinned_clock() {
 
 #[tokio::test]
 async fn clients_share_executions_and_keep_their_own_options() {
-    let first = InMemoryTaskExecutionsStorage::new(ConvexStorageOptions {
-        total_shards: 4,
-        ..ConvexStorageOptions::default()
-    })
-    .expect("options");
+    let first =
+        InMemoryTaskExecutionsStorage::new(ConvexStorageOptions::default().with_total_shards(4))
+            .expect("options");
     let second = first
-        .client(ConvexStorageOptions {
-            total_shards: 4,
-            shards: Some(vec![3, 1, 3]),
-            enable_test_mode: true,
-            ..ConvexStorageOptions::default()
-        })
+        .client(
+            ConvexStorageOptions::default()
+                .with_total_shards(4)
+                .with_shards(Some(vec![3, 1, 3]))
+                .with_test_mode(true),
+        )
         .expect("options");
     assert_eq!(second.shards(), &[1, 3]);
     assert!(second.is_test_mode_enabled() && !first.is_test_mode_enabled());
@@ -171,23 +169,12 @@ async fn clients_share_executions_and_keep_their_own_options() {
 #[tokio::test]
 async fn invalid_options_are_refused_like_the_convex_storage_does() {
     for options in [
-        ConvexStorageOptions {
-            total_shards: 0,
-            ..ConvexStorageOptions::default()
-        },
-        ConvexStorageOptions {
-            total_shards: 65,
-            ..ConvexStorageOptions::default()
-        },
-        ConvexStorageOptions {
-            total_shards: 2,
-            shards: Some(vec![2]),
-            ..ConvexStorageOptions::default()
-        },
-        ConvexStorageOptions {
-            shards: Some(Vec::new()),
-            ..ConvexStorageOptions::default()
-        },
+        ConvexStorageOptions::default().with_total_shards(0),
+        ConvexStorageOptions::default().with_total_shards(65),
+        ConvexStorageOptions::default()
+            .with_total_shards(2)
+            .with_shards(Some(vec![2])),
+        ConvexStorageOptions::default().with_shards(Some(Vec::new())),
     ] {
         let error = InMemoryTaskExecutionsStorage::new(options.clone()).expect_err("invalid");
         assert!(
@@ -199,11 +186,9 @@ async fn invalid_options_are_refused_like_the_convex_storage_does() {
 
 #[tokio::test]
 async fn executions_are_placed_by_fnv_and_children_linked_to_their_parent() {
-    let storage = InMemoryTaskExecutionsStorage::new(ConvexStorageOptions {
-        total_shards: 8,
-        ..ConvexStorageOptions::default()
-    })
-    .expect("options");
+    let storage =
+        InMemoryTaskExecutionsStorage::new(ConvexStorageOptions::default().with_total_shards(8))
+            .expect("options");
     storage
         .insert_many(vec![execution("p", 1)])
         .await

@@ -470,12 +470,10 @@ struct Case {
 
 impl Case {
     fn options(&self) -> ConvexStorageOptions {
-        ConvexStorageOptions {
-            total_shards: self.total_shards,
-            shards: self.shards.clone(),
-            enable_test_mode: self.test_mode,
-            max_items_per_call: None,
-        }
+        ConvexStorageOptions::default()
+            .with_total_shards(self.total_shards)
+            .with_shards(self.shards.clone())
+            .with_test_mode(self.test_mode)
     }
 
     /// The setup insert followed by the operations.
@@ -1223,10 +1221,7 @@ impl Oracle {
         for &shard in order {
             let client = self
                 .storage
-                .client(ConvexStorageOptions {
-                    shards: Some(vec![shard]),
-                    ..self.options.clone()
-                })
+                .client(self.options.clone().with_shards(Some(vec![shard])))
                 .expect("a subset of valid options");
             let count = client
                 .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
@@ -1667,10 +1662,7 @@ async fn the_decrement_over_several_shards_depends_on_their_order() {
         },
         limit: 4,
     };
-    let options = ConvexStorageOptions {
-        total_shards: 2,
-        ..ConvexStorageOptions::default()
-    };
+    let options = ConvexStorageOptions::default().with_total_shards(2);
     let mut outcomes = Vec::new();
     for order in [vec![0, 1], vec![1, 0]] {
         let mut oracle = Oracle::new(options.clone());

@@ -54,11 +54,9 @@ macro_rules! with_1_and_3_shards {
 }
 
 fn options(total_shards: u32) -> ConvexStorageOptions {
-    ConvexStorageOptions {
-        total_shards,
-        enable_test_mode: true,
-        ..ConvexStorageOptions::default()
-    }
+    ConvexStorageOptions::default()
+        .with_total_shards(total_shards)
+        .with_test_mode(true)
 }
 
 fn update(updated_at: u64) -> TaskExecutionUpdate {
@@ -452,10 +450,7 @@ async fn claims_fan_out_over_shards(total_shards: u32) {
     let last = total_shards - 1;
     let partial = ConvexTaskExecutionsStorage::new(
         deployment.client(),
-        ConvexStorageOptions {
-            shards: Some(vec![last]),
-            ..options(total_shards)
-        },
+        options(total_shards).with_shards(Some(vec![last])),
     )
     .unwrap();
     let got = partial
@@ -801,10 +796,7 @@ async fn decrement_splits_its_limit_across_owned_shards_rounding_up() {
     );
     let partial = ConvexTaskExecutionsStorage::new(
         deployment.client(),
-        ConvexStorageOptions {
-            shards: Some(owned.to_vec()),
-            ..options(3)
-        },
+        options(3).with_shards(Some(owned.to_vec())),
     )
     .unwrap();
     let count = partial
@@ -839,10 +831,7 @@ async fn delete_operations_follow_test_mode(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("test_mode_on_{total_shards}")).await;
     let off = ConvexTaskExecutionsStorage::new(
         deployment.client(),
-        ConvexStorageOptions {
-            enable_test_mode: false,
-            ..options(total_shards)
-        },
+        options(total_shards).with_test_mode(false),
     )
     .unwrap();
     let on = deployment.storage(options(total_shards));
@@ -898,10 +887,7 @@ async fn delete_operations_on_a_server_without_test_mode() {
 
 async fn batches_are_split_into_calls_in_order(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("batches_{total_shards}")).await;
-    let storage = deployment.storage(ConvexStorageOptions {
-        max_items_per_call: Some(PER_CALL),
-        ..options(total_shards)
-    });
+    let storage = deployment.storage(options(total_shards).with_max_items_per_call(Some(PER_CALL)));
     // 250 ready executions b-i starting at 1000 - i, 50 sleeping ones with unique ids and 2
     // children: 302 inserts, 4 calls (100 + 100 + 100 + 2).
     let ready: Vec<String> = (0..250).map(|i| format!("b-{i}")).collect();
@@ -1082,10 +1068,7 @@ with_1_and_3_shards!(batches_are_split_into_calls_in_order);
 
 async fn children_batches_keep_parents_with_their_children(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("children_batches_{total_shards}")).await;
-    let storage = deployment.storage(ConvexStorageOptions {
-        max_items_per_call: Some(PER_CALL),
-        ..options(total_shards)
-    });
+    let storage = deployment.storage(options(total_shards).with_max_items_per_call(Some(PER_CALL)));
     // 250 parents (3 insert calls), each getting 2 children: 250 requests = 3 calls.
     let parents: Vec<String> = (0..250).map(|i| format!("p-{i}")).collect();
     storage

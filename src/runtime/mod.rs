@@ -28,4 +28,4 @@ pub use doc::Doc;
 pub use error::{ConvexError, FunctionKind};
 pub use http::{AuthSecret, ConvexHttpClient};
 pub use id::Id;
-pub use operation::{CallBudget, ConvexOperation, OperationLimits};
+pub use operation::{CallBudget, ConvexOperation, OperationLimits, RetrySafety};

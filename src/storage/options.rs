@@ -10,7 +10,12 @@ pub const MAX_TOTAL_SHARDS: u32 = 64;
 ///
 /// Shards let several groups of executors poll disjoint parts of the table: every process
 /// inserts into all `total_shards`, but claims and closes executions only in its own `shards`.
+///
+/// `#[non_exhaustive]`, so that new options do not break users: start from
+/// [`Default::default()`] and set what you need with the `with_…` methods
+/// (`ConvexStorageOptions::default().with_total_shards(4)`), or assign the public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConvexStorageOptions {
     /// In `1..=64`. Must be the same for every process sharing the deployment.
     pub total_shards: u32,
@@ -41,6 +46,32 @@ impl Default for ConvexStorageOptions {
             enable_test_mode: false,
             max_items_per_call: None,
         }
+    }
+}
+
+impl ConvexStorageOptions {
+    /// Sets [`total_shards`](Self::total_shards).
+    pub fn with_total_shards(mut self, total_shards: u32) -> Self {
+        self.total_shards = total_shards;
+        self
+    }
+
+    /// Sets [`shards`](Self::shards): the shards this process serves (`None` for all).
+    pub fn with_shards(mut self, shards: Option<Vec<u32>>) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets [`enable_test_mode`](Self::enable_test_mode).
+    pub fn with_test_mode(mut self, enable_test_mode: bool) -> Self {
+        self.enable_test_mode = enable_test_mode;
+        self
+    }
+
+    /// Sets [`max_items_per_call`](Self::max_items_per_call).
+    pub fn with_max_items_per_call(mut self, max_items_per_call: Option<u32>) -> Self {
+        self.max_items_per_call = max_items_per_call;
+        self
     }
 }
 

@@ -54,23 +54,45 @@ enum Target {
 
 fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
-    TARGET.get_or_init(|| match std::env::var("CONVEX_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let secret =
-                std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").unwrap_or_else(|_| {
-                    panic!(
-                        "CONVEX_URL is set: TASK_EXECUTIONS_STORAGE_AUTH_SECRET must be set too, \
-                     to the deployment's secret"
-                    )
-                });
-            Target::Remote {
-                url,
-                secret,
-                admin_key: std::env::var("CONVEX_ADMIN_KEY").ok(),
+    TARGET.get_or_init(|| {
+        // A variable that is set but empty counts as set: a half-configured environment must
+        // fail loudly rather than quietly run the tests somewhere else.
+        let url = std::env::var("CONVEX_URL").ok();
+        let secret = std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").ok();
+        let admin_key = std::env::var("CONVEX_ADMIN_KEY").ok();
+        match (url, secret) {
+            (None, None) if admin_key.is_none() => Target::Local,
+            (Some(url), Some(secret)) if !url.trim().is_empty() && !secret.is_empty() => {
+                Target::Remote {
+                    url,
+                    secret,
+                    admin_key,
+                }
             }
+            (url, secret) => panic!(
+                "the real-deployment mode is half configured: CONVEX_URL is {}, \
+                 TASK_EXECUTIONS_STORAGE_AUTH_SECRET is {}{}. Set both (and CONVEX_ADMIN_KEY \
+                 if the deployment needs it) to run the tests against a deployment, or unset \
+                 all three to run them on the local server.",
+                describe_variable(url.as_deref()),
+                describe_variable(secret.as_deref()),
+                if admin_key.is_some() {
+                    ", CONVEX_ADMIN_KEY is set"
+                } else {
+                    ""
+                }
+            ),
         }
-        _ => Target::Local,
     })
+}
+
+/// How an environment variable looks, without its value (it may be a secret).
+fn describe_variable(value: Option<&str>) -> &'static str {
+    match value {
+        None => "unset",
+        Some(v) if v.trim().is_empty() => "empty",
+        Some(_) => "set",
+    }
 }
 
 /// Whether the tests run against a real deployment (`CONVEX_URL`).

@@ -33,6 +33,15 @@ use super::StorageError;
 /// Object-safe: the engine holds an `Arc<dyn TaskExecutionsStorage>`.
 #[async_trait]
 pub trait TaskExecutionsStorage: Send + Sync {
+    /// The storage's clock, in epoch milliseconds: the time the storage itself uses for its
+    /// `now` (for a remote storage, its server's clock as this client estimates it). The engine
+    /// computes every absolute time it writes (`startAt`, expiry times, `…LessThan` bounds)
+    /// from this clock, so that a skewed local clock neither delays work nor expires leases
+    /// early. The default is this process's system clock.
+    fn now_millis(&self) -> u64 {
+        super::now_millis()
+    }
+
     /// Inserts every execution. Fails with [`StorageError::AlreadyExists`] when an execution id,
     /// or a present sleeping task unique id, already exists (in the storage or twice in the
     /// batch); the executions of the refused call are then not inserted.

@@ -419,6 +419,11 @@ impl Transaction<'_> {
 
 #[async_trait]
 impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
+    /// The storage's own clock: it plays the server.
+    fn now_millis(&self) -> u64 {
+        (self.clock)()
+    }
+
     async fn insert_many(
         &self,
         executions: Vec<TaskExecutionStorageValue>,

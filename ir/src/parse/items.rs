@@ -431,7 +431,10 @@ pub fn resolve_fields(
             }
         }
         let server_time = server_time.and_then(|(rule, span)| {
-            let is_time = ty == (TypeRef::Integer { rust: IntegerKind::U64 });
+            let is_time = ty
+                == (TypeRef::Integer {
+                    rust: IntegerKind::U64,
+                });
             if !is_time {
                 errors.error(
                     span,

@@ -146,6 +146,10 @@ impl<O: ConvexOperation> ConvexOperation for Raw<'_, O> {
     type Response = Value;
 }
 
+/// For a `verify_duplicates` write: the executions its elements insert, in groups that one
+/// transaction inserts together or not at all.
+pub(super) type InsertedGroups<T> = dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + Sync;
+
 /// A list call that failed: how many elements earlier parts wrote, the failing part's
 /// elements, and why.
 struct Failed<T> {
@@ -309,7 +313,7 @@ impl ConvexTaskExecutionsStorage {
     }
 
     /// Plans the calls of a list request of `O` (see `chunking`).
-    fn plan<T: Serialize, O: ConvexOperation>(
+    pub(super) fn plan<T: Serialize, O: ConvexOperation>(
         &self,
         elements: &[T],
         children_of: impl Fn(&T) -> usize,
@@ -405,13 +409,13 @@ impl ConvexTaskExecutionsStorage {
     /// much was written before it. `verify`, for the `verify_duplicates` operations, decides
     /// whether a duplicate refusal after an attempt of unknown outcome was the first attempt's
     /// own success.
-    async fn send_in_order<T, O>(
+    pub(super) async fn send_in_order<T, O>(
         &self,
         elements: Vec<T>,
         chunks: &[Range<usize>],
         args_of: impl Fn(Vec<T>) -> O + Sync,
         items_of: impl Fn(O) -> Vec<T> + Sync,
-        verify: Option<&(dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + Sync)>,
+        verify: Option<&InsertedGroups<T>>,
     ) -> Result<(), StorageError>
     where
         T: Send + Sync,
@@ -781,13 +785,13 @@ fn same_identity(sent: &TaskExecution, stored: &TaskExecution) -> bool {
 }
 
 /// The executions an `insertMany` call inserts: all in one transaction, or none.
-fn insert_groups(documents: &[TaskExecution]) -> Vec<Vec<&TaskExecution>> {
+pub(super) fn insert_groups(documents: &[TaskExecution]) -> Vec<Vec<&TaskExecution>> {
     vec![documents.iter().collect()]
 }
 
 /// The children an `updateManyByIdAndInsertChildrenIfUpdated` call inserts: each parent's
 /// together with its patch, or none of them.
-fn children_groups(
+pub(super) fn children_groups(
     requests: &[tx::UpdateByExecutionIdAndInsertChildrenRequest],
 ) -> Vec<Vec<&TaskExecution>> {
     requests

@@ -347,8 +347,8 @@ impl ConvexTaskExecutionsStorage {
     }
 
     /// Sends `items` as calls of `O`, one after the other, splitting a call the server refuses
-    /// over a budget (at `fits`, else in halves; every later piece of that part is cut the
-    /// same) down to single requests. Returns each call's element count and answer, in order.
+    /// over a budget (at `fits`, else in halves; everything still to send is then cut to that
+    /// size) down to single requests. Returns each call's element count and answer, in order.
     async fn call_splitting<T, O>(
         &self,
         items: Vec<T>,
@@ -373,7 +373,7 @@ impl ConvexTaskExecutionsStorage {
                 }
                 Err(error) => error,
             };
-            let mut part = items_of(args);
+            let part = items_of(args);
             match budget_refusal(&error) {
                 Some(fits) if len > 1 => {
                     let size = split_size(len, fits);
@@ -384,13 +384,13 @@ impl ConvexTaskExecutionsStorage {
                         piece = size,
                         "a call refused over a budget is split"
                     );
-                    let mut pieces = Vec::new();
-                    while !part.is_empty() {
-                        let rest = part.split_off(size.min(part.len()));
-                        pieces.push(std::mem::replace(&mut part, rest));
-                    }
-                    for piece in pieces.into_iter().rev() {
-                        queue.push_front(piece);
+                    // What did not fit in `len` will not fit later either: the rest of the
+                    // queue is cut to the same size, in order.
+                    let mut rest: Vec<T> = part;
+                    rest.extend(queue.drain(..).flatten());
+                    let mut rest = rest.into_iter().peekable();
+                    while rest.peek().is_some() {
+                        queue.push_back(rest.by_ref().take(size).collect());
                     }
                 }
                 _ => {

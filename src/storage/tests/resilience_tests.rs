@@ -129,8 +129,8 @@ async fn without_fits_a_refused_call_is_halved_convex_own_limit_included() {
         .iter()
         .map(|c| c.args["requests"].as_array().map_or(0, Vec::len))
         .collect();
-    // 7 → pieces of 4 (4 refused → pieces of 2) → 2, 2, then 3 refused → 2, 1.
-    assert_eq!(sizes, [7, 4, 2, 2, 3, 2, 1]);
+    // 7 refused → pieces of 4 and 3; 4 refused → everything left in pieces of 2.
+    assert_eq!(sizes, [7, 4, 2, 2, 2, 1]);
     let sent: Vec<String> = fake
         .calls()
         .iter()

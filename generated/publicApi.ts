@@ -204,7 +204,10 @@ export function makeTaskExecutionsStoragePublicApi(
         return await ctx.runMutation(component.lib.updateManyByIdAndInsertChildrenIfUpdated, args)
       },
     }),
-    /** Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`. */
+    /**
+     * Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
+     * where `updateExpiresAtWithStartedAt` is the server's time.
+     */
     updateByStatusAndStartAtLessThanAndReturn: actionGeneric({
       args: {
         authSecret: v.string(),

@@ -120,7 +120,8 @@ pub mod task_executions {
         fields(shard, is_finished, close_status, updated_at)
     ))]
     pub struct TaskExecution {
-        /// Chosen by the client at insert, in `[0, totalShards)`.
+        /// Chosen by the client at insert, in `[0, totalShards)`; at most 64 shards.
+        #[convex(max = 63)]
         pub shard: u32,
         pub root_task_id: Option<String>,
         pub root_execution_id: Option<String>,
@@ -158,18 +159,18 @@ pub mod task_executions {
         pub error: Option<ExecutionError>,
         #[convex(update)]
         pub retry_attempts: u32,
-        /// Epoch milliseconds.
-        #[convex(update)]
+        /// Epoch milliseconds, as every time below.
+        #[convex(update, server_time = "at_least_now")]
         pub start_at: u64,
-        #[convex(update(unset))]
+        #[convex(update(unset), server_time = "now")]
         pub started_at: Option<u64>,
-        #[convex(update(unset))]
+        #[convex(update(unset), server_time = "expiry")]
         pub expires_at: Option<u64>,
-        #[convex(update)]
+        #[convex(update, server_time = "now")]
         pub waiting_for_children_started_at: Option<u64>,
-        #[convex(update)]
+        #[convex(update, server_time = "now")]
         pub waiting_for_finalize_started_at: Option<u64>,
-        #[convex(update)]
+        #[convex(update, server_time = "now")]
         pub finished_at: Option<u64>,
         #[convex(update)]
         pub children: Option<Vec<TaskExecutionSummary>>,
@@ -177,22 +178,23 @@ pub mod task_executions {
         pub active_children_count: u32,
         #[convex(rename = "ocfpStatus", update)]
         pub on_children_finished_processing_status: OnChildrenFinishedProcessingStatus,
-        #[convex(rename = "ocfpExpiresAt", update(unset))]
+        #[convex(rename = "ocfpExpiresAt", update(unset), server_time = "expiry")]
         pub on_children_finished_processing_expires_at: Option<u64>,
-        #[convex(rename = "ocfpFinishedAt", update)]
+        #[convex(rename = "ocfpFinishedAt", update, server_time = "now")]
         pub on_children_finished_processing_finished_at: Option<u64>,
         #[convex(update)]
         pub finalize: Option<TaskExecutionSummary>,
         #[convex(update)]
         pub close_status: CloseStatus,
-        #[convex(update(unset))]
+        #[convex(update(unset), server_time = "expiry")]
         pub close_expires_at: Option<u64>,
-        #[convex(update)]
+        #[convex(update, server_time = "now")]
         pub closed_at: Option<u64>,
         #[convex(rename = "npc", update)]
         pub needs_promise_cancellation: bool,
+        #[convex(server_time = "now")]
         pub created_at: u64,
-        #[convex(update(required))]
+        #[convex(update(required), server_time = "now")]
         pub updated_at: u64,
     }
 
@@ -242,7 +244,12 @@ pub mod task_executions {
 
     /// Inserts executions; the whole call fails when an execution id or a sleeping task unique
     /// id already exists.
-    #[convex(operation(name = "insertMany", kind = "mutation", returns = "()"))]
+    #[convex(operation(
+        name = "insertMany",
+        kind = "mutation",
+        returns = "()",
+        retry = "verify_duplicates"
+    ))]
     #[convex(access(
         insert,
         each = executions,
@@ -256,7 +263,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "getManyById",
         kind = "query",
-        returns = "Vec<Option<Doc<TaskExecution>>>"
+        returns = "Vec<Option<Doc<TaskExecution>>>",
+        retry = "idempotent"
     ))]
     #[convex(access(
         get_each,
@@ -274,7 +282,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "getManyBySleepingTaskUniqueId",
         kind = "query",
-        returns = "Vec<Option<Doc<TaskExecution>>>"
+        returns = "Vec<Option<Doc<TaskExecution>>>",
+        retry = "idempotent"
     ))]
     #[convex(access(
         get_each,
@@ -288,7 +297,12 @@ pub mod task_executions {
     }
 
     /// Each request patches its execution when found and its filters match.
-    #[convex(operation(name = "updateManyById", kind = "action", returns = "()"))]
+    #[convex(operation(
+        name = "updateManyById",
+        kind = "action",
+        returns = "()",
+        retry = "idempotent"
+    ))]
     #[convex(access(
         update_each,
         each = requests,
@@ -307,7 +321,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateManyByIdAndInsertChildrenIfUpdated",
         kind = "action",
-        returns = "()"
+        returns = "()",
+        retry = "verify_duplicates"
     ))]
     #[convex(access(
         update_each,
@@ -325,11 +340,13 @@ pub mod task_executions {
         pub requests: Vec<UpdateByExecutionIdAndInsertChildrenRequest>,
     }
 
-    /// Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`.
+    /// Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
+    /// where `updateExpiresAtWithStartedAt` is the server's time.
     #[convex(operation(
         name = "updateByStatusAndStartAtLessThanAndReturn",
         kind = "action",
-        returns = "Vec<Doc<TaskExecution>>"
+        returns = "Vec<Doc<TaskExecution>>",
+        retry = "only_unsent"
     ))]
     #[convex(access(
         update_range,
@@ -341,10 +358,15 @@ pub mod task_executions {
         add(expires_at = (update_expires_at_with_started_at, timeout_ms))
     ))]
     pub struct UpdateByStatusAndStartAtLessThanAndReturnArgs {
+        #[convex(max = 63)]
         pub shard: u32,
         pub status: TaskExecutionStatus,
+        #[convex(server_time = "at_most_now")]
         pub start_at_less_than: u64,
         pub update: TaskExecutionUpdate,
+        /// The lease is measured on the server's clock: `expiresAt` = the server's time +
+        /// `timeoutMs`.
+        #[convex(server_time = "now")]
         pub update_expires_at_with_started_at: u64,
         pub limit: u32,
     }
@@ -353,7 +375,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateByStatusAndOCFPStatusAndACCZeroAndReturn",
         kind = "action",
-        returns = "Vec<Doc<TaskExecution>>"
+        returns = "Vec<Doc<TaskExecution>>",
+        retry = "only_unsent"
     ))]
     #[convex(access(
         update_range,
@@ -369,6 +392,7 @@ pub mod task_executions {
         update = update
     ))]
     pub struct UpdateByStatusAndOcfpStatusAndAccZeroAndReturnArgs {
+        #[convex(max = 63)]
         pub shard: u32,
         pub status: TaskExecutionStatus,
         pub ocfp_status: OnChildrenFinishedProcessingStatus,
@@ -380,7 +404,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateByCloseStatusAndReturn",
         kind = "action",
-        returns = "Vec<Doc<TaskExecution>>"
+        returns = "Vec<Doc<TaskExecution>>",
+        retry = "only_unsent"
     ))]
     #[convex(access(
         update_range,
@@ -391,6 +416,7 @@ pub mod task_executions {
         update = update
     ))]
     pub struct UpdateByCloseStatusAndReturnArgs {
+        #[convex(max = 63)]
         pub shard: u32,
         pub close_status: CloseStatus,
         pub update: TaskExecutionUpdate,
@@ -401,7 +427,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
         kind = "action",
-        returns = "u32"
+        returns = "u32",
+        retry = "idempotent"
     ))]
     #[convex(access(
         update_range,
@@ -415,13 +442,19 @@ pub mod task_executions {
     pub struct UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanArgs {
         pub status: TaskExecutionStatus,
         pub is_sleeping_task: bool,
+        #[convex(server_time = "at_most_now")]
         pub expires_at_less_than: u64,
         pub update: TaskExecutionUpdate,
         pub limit: u32,
     }
 
     /// Executions whose on-children-finished processing expired; returns the count.
-    #[convex(operation(name = "updateByOCFPExpiresAt", kind = "action", returns = "u32"))]
+    #[convex(operation(
+        name = "updateByOCFPExpiresAt",
+        kind = "action",
+        returns = "u32",
+        retry = "idempotent"
+    ))]
     #[convex(access(
         update_range,
         index = "by_ocfpExpiresAt",
@@ -431,13 +464,19 @@ pub mod task_executions {
         update = update
     ))]
     pub struct UpdateByOcfpExpiresAtArgs {
+        #[convex(server_time = "at_most_now")]
         pub ocfp_expires_at_less_than: u64,
         pub update: TaskExecutionUpdate,
         pub limit: u32,
     }
 
     /// Executions whose closing expired; returns the count.
-    #[convex(operation(name = "updateByCloseExpiresAt", kind = "action", returns = "u32"))]
+    #[convex(operation(
+        name = "updateByCloseExpiresAt",
+        kind = "action",
+        returns = "u32",
+        retry = "idempotent"
+    ))]
     #[convex(access(
         update_range,
         index = "by_closeExpiresAt",
@@ -447,6 +486,7 @@ pub mod task_executions {
         update = update
     ))]
     pub struct UpdateByCloseExpiresAtArgs {
+        #[convex(server_time = "at_most_now")]
         pub close_expires_at_less_than: u64,
         pub update: TaskExecutionUpdate,
         pub limit: u32,
@@ -456,7 +496,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateByExecutorIdAndNPCAndReturn",
         kind = "action",
-        returns = "Vec<Doc<TaskExecution>>"
+        returns = "Vec<Doc<TaskExecution>>",
+        retry = "only_unsent"
     ))]
     #[convex(access(
         update_range,
@@ -471,6 +512,7 @@ pub mod task_executions {
         update = update
     ))]
     pub struct UpdateByExecutorIdAndNpcAndReturnArgs {
+        #[convex(max = 63)]
         pub shard: u32,
         pub executor_id: String,
         pub npc: bool,
@@ -482,7 +524,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "getManyByParentExecutionId",
         kind = "query",
-        returns = "Vec<Vec<Doc<TaskExecution>>>"
+        returns = "Vec<Vec<Doc<TaskExecution>>>",
+        retry = "idempotent"
     ))]
     #[convex(access(
         get_each,
@@ -498,7 +541,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateManyByParentExecutionIdAndIsFinished",
         kind = "action",
-        returns = "()"
+        returns = "()",
+        retry = "idempotent"
     ))]
     #[convex(access(
         update_each,
@@ -516,7 +560,8 @@ pub mod task_executions {
     #[convex(operation(
         name = "updateAndDecrementParentACCByIsFinishedAndCloseStatus",
         kind = "action",
-        returns = "u32"
+        returns = "u32",
+        retry = "only_unsent"
     ))]
     #[convex(access(
         update_range,
@@ -528,6 +573,7 @@ pub mod task_executions {
         then = "decrement_parent_active_children_count"
     ))]
     pub struct UpdateAndDecrementParentAccByIsFinishedAndCloseStatusArgs {
+        #[convex(max = 63)]
         pub shard: u32,
         pub is_finished: bool,
         pub close_status: CloseStatus,
@@ -536,14 +582,26 @@ pub mod task_executions {
     }
 
     /// Deletes one execution if present. Refused by the server outside test mode.
-    #[convex(operation(name = "deleteById", kind = "mutation", returns = "()", test_only))]
+    #[convex(operation(
+        name = "deleteById",
+        kind = "mutation",
+        returns = "()",
+        retry = "idempotent",
+        test_only
+    ))]
     #[convex(access(delete_one, index = "by_executionId", eq(execution_id = execution_id)))]
     pub struct DeleteByIdArgs {
         pub execution_id: String,
     }
 
     /// Deletes every execution. Refused by the server outside test mode.
-    #[convex(operation(name = "deleteAll", kind = "action", returns = "()", test_only))]
+    #[convex(operation(
+        name = "deleteAll",
+        kind = "action",
+        returns = "()",
+        retry = "idempotent",
+        test_only
+    ))]
     #[convex(access(delete_all))]
     pub struct DeleteAllArgs {}
 }

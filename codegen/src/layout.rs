@@ -234,6 +234,18 @@ fn is_lone_short_argument(arg: &str) -> bool {
     (is_identifier(arg) || literal) && arg.len() <= threshold
 }
 
+/// `<head> <object>` (`export const NAME: Type =` then an object literal), laid out as
+/// prettier does: the object opens on the head's line when that fits, otherwise it moves,
+/// indented, to the next line.
+pub fn render_object_declaration(head: &str, props: Vec<Prop>) -> String {
+    let object = Expr::Object(props);
+    if head.len() + " {".len() <= PRINT_WIDTH {
+        format!("{head} {}", object.render(0, head.len() + 1, 0))
+    } else {
+        format!("{head}\n  {}", object.render(INDENT, INDENT, 0))
+    }
+}
+
 /// A single-quoted TypeScript string literal.
 pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);

@@ -122,6 +122,18 @@ pub fn render_with_layout(
         )?,
     );
     files.insert(
+        format!("{component_dir}/budget.ts"),
+        templates.render(templates::COMPONENT_BUDGET, &())?,
+    );
+    files.insert(
+        format!("{component_dir}/checks.ts"),
+        templates.render(templates::COMPONENT_CHECKS, &view::checks::build(component)?)?,
+    );
+    files.insert(
+        format!("{component_dir}/clock.ts"),
+        templates.render(templates::COMPONENT_CLOCK, &view::clock::build(component))?,
+    );
+    files.insert(
         format!("{component_dir}/limits.ts"),
         templates.render(
             templates::COMPONENT_LIMITS,

@@ -10,6 +10,9 @@ use crate::view::HEADER;
 pub const COMPONENT_CONVEX_CONFIG: &str = "component_convex_config";
 pub const COMPONENT_VALIDATORS: &str = "component_validators";
 pub const COMPONENT_LIMITS: &str = "component_limits";
+pub const COMPONENT_BUDGET: &str = "component_budget";
+pub const COMPONENT_CHECKS: &str = "component_checks";
+pub const COMPONENT_CLOCK: &str = "component_clock";
 pub const COMPONENT_SCHEMA: &str = "component_schema";
 pub const COMPONENT_LIB: &str = "component_lib";
 pub const COMPONENT_LIB_DECREMENT_PARENT: &str = "component_lib_decrement_parent";
@@ -33,6 +36,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         COMPONENT_LIMITS,
         include_str!("../../templates/component_limits.ts.hbs"),
+    ),
+    (
+        COMPONENT_BUDGET,
+        include_str!("../../templates/component_budget.ts.hbs"),
+    ),
+    (
+        COMPONENT_CHECKS,
+        include_str!("../../templates/component_checks.ts.hbs"),
+    ),
+    (
+        COMPONENT_CLOCK,
+        include_str!("../../templates/component_clock.ts.hbs"),
     ),
     (
         COMPONENT_SCHEMA,

@@ -3,16 +3,38 @@
 // An operation the public API exposes as an action runs here as one mutation, which the
 // action calls, so that claiming and every multi-document write is atomic.
 import { ConvexError } from 'convex/values'
+import type { Doc } from './_generated/dataModel'
 import { mutation, query, type MutationCtx } from './_generated/server'
+import { Budget, checkChildrenBudget, checkLimit, checkMaxItems, upTo } from './budget'
+import {
+  INSERT_MANY_ARGS_NUMBERS,
+  UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_ARGS_NUMBERS,
+  UPDATE_BY_CLOSE_EXPIRES_AT_ARGS_NUMBERS,
+  UPDATE_BY_CLOSE_STATUS_AND_RETURN_ARGS_NUMBERS,
+  UPDATE_BY_EXECUTOR_ID_AND_NPC_AND_RETURN_ARGS_NUMBERS,
+  UPDATE_BY_OCFP_EXPIRES_AT_ARGS_NUMBERS,
+  UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_NUMBERS,
+  UPDATE_BY_STATUS_AND_OCFP_STATUS_AND_ACC_ZERO_AND_RETURN_ARGS_NUMBERS,
+  UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_NUMBERS,
+  UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_ARGS_NUMBERS,
+  UPDATE_MANY_BY_ID_ARGS_NUMBERS,
+  UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_ARGS_NUMBERS,
+  checkNumbers,
+} from './checks'
+import {
+  TASK_EXECUTION_SERVER_TIME,
+  UPDATE_BY_CLOSE_EXPIRES_AT_ARGS_SERVER_TIME,
+  UPDATE_BY_OCFP_EXPIRES_AT_ARGS_SERVER_TIME,
+  UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_SERVER_TIME,
+  UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_SERVER_TIME,
+  applyServerTime,
+} from './clock'
 import {
   DELETE_ALL_MAX_LIMIT,
-  DOCUMENT_READ_BUDGET,
   GET_MANY_BY_ID_MAX_ITEMS,
   GET_MANY_BY_PARENT_EXECUTION_ID_MAX_ITEMS,
   GET_MANY_BY_SLEEPING_TASK_UNIQUE_ID_MAX_ITEMS,
   INSERT_MANY_MAX_ITEMS,
-  MAX_ARRAY_LEN,
-  QUERY_BUDGET,
   UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_MAX_LIMIT,
   UPDATE_BY_CLOSE_EXPIRES_AT_MAX_LIMIT,
   UPDATE_BY_CLOSE_STATUS_AND_RETURN_MAX_LIMIT,
@@ -25,7 +47,6 @@ import {
   UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_MAX_ITEMS,
   UPDATE_MANY_BY_ID_MAX_ITEMS,
   UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_MAX_ITEMS,
-  WRITE_BUDGET,
 } from './limits'
 import {
   vDeleteAllBatchArgs,
@@ -74,87 +95,6 @@ import {
   type UpdateByStatusAndStartAtLessThanAndReturnReturns,
 } from './validators'
 
-/** Refuses a list argument longer than one call may carry. */
-function checkMaxItems(name: string, length: number, max: number) {
-  if (length > max) {
-    throw new ConvexError({
-      code: 'LIMIT_EXCEEDED',
-      message: `${name} holds ${length} elements; one call accepts at most ${max}`,
-    })
-  }
-}
-
-/** Refuses a `limit` that is not an integer in [0, max]. */
-function checkLimit(name: string, value: number, max: number) {
-  if (!Number.isInteger(value) || value < 0) {
-    throw new ConvexError({
-      code: 'INVALID_ARGUMENT',
-      message: `${name} must be a non-negative integer, not ${value}`,
-    })
-  }
-  if (value > max) {
-    throw new ConvexError({
-      code: 'LIMIT_EXCEEDED',
-      message: `${name} is ${value}; one call accepts at most ${max}`,
-    })
-  }
-}
-
-/** Refuses a number that is not an integer in [min, max] (a shard, epoch milliseconds). */
-function checkInteger(name: string, value: number, min: number, max: number) {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConvexError({
-      code: 'INVALID_ARGUMENT',
-      message: `${name} must be an integer in [${min}, ${max}], not ${value}`,
-    })
-  }
-}
-
-/**
- * Counts the documents a call has read, to refuse it with a clear error before Convex's own
- * limit ends the transaction.
- */
-function checkReadBudget(read: number): number {
-  if (read > DOCUMENT_READ_BUDGET) {
-    throw new ConvexError({
-      code: 'LIMIT_EXCEEDED',
-      message: `this call would read more than ${DOCUMENT_READ_BUDGET} documents; send fewer requests per call`,
-    })
-  }
-  return read
-}
-
-/** Counts the documents a call will write, refusing it before the first write over budget. */
-function checkWriteBudget(written: number): number {
-  if (written > WRITE_BUDGET) {
-    throw new ConvexError({
-      code: 'LIMIT_EXCEEDED',
-      message: `this call would write more than ${WRITE_BUDGET} documents; send fewer requests per call`,
-    })
-  }
-  return written
-}
-
-/** What one request and one inserted child cost in reads and writes. */
-type Costs = {
-  readsPerItem: number
-  writesPerItem: number
-  readsPerChild: number
-  writesPerChild: number
-}
-
-/** Refuses an update whose requests and children would not fit in one transaction. */
-function checkChildrenBudget(requests: number, children: number, costs: Costs) {
-  const reads = requests * costs.readsPerItem + children * costs.readsPerChild
-  const writes = requests * costs.writesPerItem + children * costs.writesPerChild
-  if (children > MAX_ARRAY_LEN || reads > QUERY_BUDGET || writes > WRITE_BUDGET) {
-    throw new ConvexError({
-      code: 'LIMIT_EXCEEDED',
-      message: `${requests} requests with ${children} children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); split them into several calls`,
-    })
-  }
-}
-
 /** Whether `doc` matches every given filter; a document that does not counts as not found. */
 function matchesFilters<T extends object>(doc: T, filters: Partial<T> | undefined): boolean {
   if (filters === undefined) {
@@ -168,22 +108,12 @@ function matchesFilters<T extends object>(doc: T, filters: Partial<T> | undefine
   return true
 }
 
-/** `doc` as `ctx.db.patch(doc._id, patch)` leaves it: a field patched to `undefined` is gone. */
-function applyPatch<T extends Record<string, unknown>>(doc: T, patch: object): T {
-  const result: Record<string, unknown> = { ...doc, ...patch }
-  for (const [field, value] of Object.entries(result)) {
-    if (value === undefined) {
-      delete result[field]
-    }
-  }
-  return result as T
-}
-
 /**
  * The patch an update request makes on a `taskExecutions` document: every field it sets, and
  * `undefined` (which removes the field) for every field its `unset` names.
+ * The time fields it sets follow the server's clock `now`.
  */
-function taskExecutionPatch(update: TaskExecutionUpdate): Partial<TaskExecution> {
+function taskExecutionPatch(update: TaskExecutionUpdate, now: number): Partial<TaskExecution> {
   const { unset, ...fields } = update
   const patch: Partial<TaskExecution> = fields
   for (const [field, remove] of Object.entries(unset ?? {})) {
@@ -191,6 +121,7 @@ function taskExecutionPatch(update: TaskExecutionUpdate): Partial<TaskExecution>
       patch[field as keyof TaskExecutionUnset] = undefined
     }
   }
+  applyServerTime(patch, TASK_EXECUTION_SERVER_TIME, now)
   return patch
 }
 
@@ -251,10 +182,16 @@ export const insertMany = mutation({
   returns: vInsertManyReturns,
   handler: async (ctx, args) => {
     checkMaxItems('executions', args.executions.length, INSERT_MANY_MAX_ITEMS)
-    for (const item of args.executions) {
+    checkNumbers(args, INSERT_MANY_ARGS_NUMBERS)
+    const now = Date.now()
+    const budget = new Budget('executions', 'executionId')
+    for (const [index, item] of args.executions.entries()) {
+      applyServerTime(item, TASK_EXECUTION_SERVER_TIME, now)
+      budget.write(item, `executions[${index}]`)
       await assertTaskExecutionUniqueByExecutionId(ctx, item)
       await assertTaskExecutionUniqueBySleepingTaskUniqueId(ctx, item)
       await ctx.db.insert('taskExecutions', item)
+      budget.done()
     }
     return null
   },
@@ -266,13 +203,18 @@ export const getManyById = query({
   returns: vGetManyByIdReturns,
   handler: async (ctx, args) => {
     checkMaxItems('requests', args.requests.length, GET_MANY_BY_ID_MAX_ITEMS)
+    const budget = new Budget('requests', 'executionId')
     const results: GetManyByIdReturns = []
     for (const request of args.requests) {
       const doc = await ctx.db
         .query('taskExecutions')
         .withIndex('by_executionId', (q) => q.eq('executionId', request.executionId))
         .first()
-      results.push(doc !== null && matchesFilters(doc, request.filters) ? doc : null)
+      budget.read(doc)
+      const found = doc !== null && matchesFilters(doc, request.filters) ? doc : null
+      budget.returned(found)
+      results.push(found)
+      budget.done()
     }
     return results
   },
@@ -284,6 +226,7 @@ export const getManyBySleepingTaskUniqueId = query({
   returns: vGetManyBySleepingTaskUniqueIdReturns,
   handler: async (ctx, args) => {
     checkMaxItems('requests', args.requests.length, GET_MANY_BY_SLEEPING_TASK_UNIQUE_ID_MAX_ITEMS)
+    const budget = new Budget('requests', 'executionId')
     const results: GetManyBySleepingTaskUniqueIdReturns = []
     for (const request of args.requests) {
       const doc = await ctx.db
@@ -292,7 +235,11 @@ export const getManyBySleepingTaskUniqueId = query({
           q.eq('sleepingTaskUniqueId', request.sleepingTaskUniqueId),
         )
         .first()
-      results.push(doc)
+      budget.read(doc)
+      const found = doc
+      budget.returned(found)
+      results.push(found)
+      budget.done()
     }
     return results
   },
@@ -304,15 +251,21 @@ export const updateManyById = mutation({
   returns: vUpdateManyByIdReturns,
   handler: async (ctx, args) => {
     checkMaxItems('requests', args.requests.length, UPDATE_MANY_BY_ID_MAX_ITEMS)
+    checkNumbers(args, UPDATE_MANY_BY_ID_ARGS_NUMBERS)
+    const now = Date.now()
+    const budget = new Budget('requests', 'executionId')
     for (const request of args.requests) {
+      const patch = taskExecutionPatch(request.update, now)
       const doc = await ctx.db
         .query('taskExecutions')
         .withIndex('by_executionId', (q) => q.eq('executionId', request.executionId))
         .first()
-      if (doc === null || !matchesFilters(doc, request.filters)) {
-        continue
+      budget.read(doc)
+      if (doc !== null && matchesFilters(doc, request.filters)) {
+        budget.patch(doc, patch)
+        await ctx.db.patch(doc._id, patch)
       }
-      await ctx.db.patch(doc._id, taskExecutionPatch(request.update))
+      budget.done()
     }
     return null
   },
@@ -331,65 +284,79 @@ export const updateManyByIdAndInsertChildrenIfUpdated = mutation({
       args.requests.length,
       UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_MAX_ITEMS,
     )
-    let children = 0
+    checkNumbers(args, UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_ARGS_NUMBERS)
+    const children: number[] = []
     for (const request of args.requests) {
-      children += request.childrenTaskExecutionsToInsertIfAnyUpdated.length
+      children.push(request.childrenTaskExecutionsToInsertIfAnyUpdated.length)
     }
-    checkChildrenBudget(
-      args.requests.length,
-      children,
-      UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_COSTS,
-    )
-    for (const request of args.requests) {
+    checkChildrenBudget(children, UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_COSTS)
+    const now = Date.now()
+    const budget = new Budget('requests', 'executionId')
+    for (const [index, request] of args.requests.entries()) {
+      const patch = taskExecutionPatch(request.update, now)
       const doc = await ctx.db
         .query('taskExecutions')
         .withIndex('by_executionId', (q) => q.eq('executionId', request.executionId))
         .first()
-      if (doc === null || !matchesFilters(doc, request.filters)) {
-        continue
+      budget.read(doc)
+      if (doc !== null && matchesFilters(doc, request.filters)) {
+        budget.patch(doc, patch)
+        await ctx.db.patch(doc._id, patch)
+        const children = request.childrenTaskExecutionsToInsertIfAnyUpdated
+        for (const [childIndex, child] of children.entries()) {
+          const item = { ...child, parentExecutionDocId: doc._id }
+          applyServerTime(item, TASK_EXECUTION_SERVER_TIME, now)
+          const path = `requests[${index}].childrenTaskExecutionsToInsertIfAnyUpdated[${childIndex}]`
+          budget.write(item, path)
+          await assertTaskExecutionUniqueByExecutionId(ctx, item)
+          await assertTaskExecutionUniqueBySleepingTaskUniqueId(ctx, item)
+          await ctx.db.insert('taskExecutions', item)
+        }
       }
-      await ctx.db.patch(doc._id, taskExecutionPatch(request.update))
-      for (const child of request.childrenTaskExecutionsToInsertIfAnyUpdated) {
-        const item = { ...child, parentExecutionDocId: doc._id }
-        await assertTaskExecutionUniqueByExecutionId(ctx, item)
-        await assertTaskExecutionUniqueBySleepingTaskUniqueId(ctx, item)
-        await ctx.db.insert('taskExecutions', item)
-      }
+      budget.done()
     }
     return null
   },
 })
 
-/** Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`. */
+/**
+ * Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
+ * where `updateExpiresAtWithStartedAt` is the server's time.
+ */
 export const updateByStatusAndStartAtLessThanAndReturn = mutation({
   args: vUpdateByStatusAndStartAtLessThanAndReturnArgs,
   returns: vUpdateByStatusAndStartAtLessThanAndReturnReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_MAX_LIMIT)
-    checkInteger('shard', args.shard, 0, 4294967295)
-    checkInteger('startAtLessThan', args.startAtLessThan, 0, Number.MAX_SAFE_INTEGER)
-    checkInteger(
-      'updateExpiresAtWithStartedAt',
-      args.updateExpiresAtWithStartedAt,
-      0,
-      Number.MAX_SAFE_INTEGER,
-    )
-    const docs = await ctx.db
+    checkNumbers(args, UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_NUMBERS)
+    const now = Date.now()
+    applyServerTime(args, UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_SERVER_TIME, now)
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_shard_status_startAt', (q) =>
         q.eq('shard', args.shard).eq('status', args.status).lt('startAt', args.startAtLessThan),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
+    const update = taskExecutionPatch(args.update, now)
     const results: UpdateByStatusAndStartAtLessThanAndReturnReturns = []
-    for (const doc of docs) {
-      const docPatch: Partial<TaskExecution> = {
-        ...patch,
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch: Partial<TaskExecution> = {
+        ...update,
         expiresAt: args.updateExpiresAtWithStartedAt + doc.timeoutMs,
       }
-      await ctx.db.patch(doc._id, docPatch)
-      results.push(applyPatch(doc, docPatch))
+      applyServerTime(patch, TASK_EXECUTION_SERVER_TIME, now)
+      const next = budget.patch(doc, patch)
+      budget.returned(next)
+      results.push(next)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
+      await ctx.db.patch(doc._id, patch)
     }
     return results
   },
@@ -405,9 +372,10 @@ export const updateByStatusAndOCFPStatusAndACCZeroAndReturn = mutation({
       args.limit,
       UPDATE_BY_STATUS_AND_OCFP_STATUS_AND_ACC_ZERO_AND_RETURN_MAX_LIMIT,
     )
-    checkInteger('shard', args.shard, 0, 4294967295)
+    checkNumbers(args, UPDATE_BY_STATUS_AND_OCFP_STATUS_AND_ACC_ZERO_AND_RETURN_ARGS_NUMBERS)
     const now = Date.now()
-    const docs = await ctx.db
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_shard_status_ocfpStatus_acc_updatedAt', (q) =>
         q
@@ -418,12 +386,21 @@ export const updateByStatusAndOCFPStatusAndACCZeroAndReturn = mutation({
           .lt('updatedAt', now),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
+    const update = taskExecutionPatch(args.update, now)
     const results: UpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns = []
-    for (const doc of docs) {
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      const next = budget.patch(doc, patch)
+      budget.returned(next)
+      results.push(next)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
-      results.push(applyPatch(doc, patch))
     }
     return results
   },
@@ -435,20 +412,30 @@ export const updateByCloseStatusAndReturn = mutation({
   returns: vUpdateByCloseStatusAndReturnReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, UPDATE_BY_CLOSE_STATUS_AND_RETURN_MAX_LIMIT)
-    checkInteger('shard', args.shard, 0, 4294967295)
+    checkNumbers(args, UPDATE_BY_CLOSE_STATUS_AND_RETURN_ARGS_NUMBERS)
     const now = Date.now()
-    const docs = await ctx.db
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_shard_closeStatus_updatedAt', (q) =>
         q.eq('shard', args.shard).eq('closeStatus', args.closeStatus).lt('updatedAt', now),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
+    const update = taskExecutionPatch(args.update, now)
     const results: UpdateByCloseStatusAndReturnReturns = []
-    for (const doc of docs) {
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      const next = budget.patch(doc, patch)
+      budget.returned(next)
+      results.push(next)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
-      results.push(applyPatch(doc, patch))
     }
     return results
   },
@@ -464,8 +451,15 @@ export const updateByStatusAndIsSleepingTaskAndExpiresAtLessThan = mutation({
       args.limit,
       UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_MAX_LIMIT,
     )
-    checkInteger('expiresAtLessThan', args.expiresAtLessThan, 0, Number.MAX_SAFE_INTEGER)
-    const docs = await ctx.db
+    checkNumbers(args, UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_NUMBERS)
+    const now = Date.now()
+    applyServerTime(
+      args,
+      UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_SERVER_TIME,
+      now,
+    )
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_status_isSleepingTask_expiresAt', (q) =>
         q
@@ -475,12 +469,20 @@ export const updateByStatusAndIsSleepingTaskAndExpiresAtLessThan = mutation({
           .lt('expiresAt', args.expiresAtLessThan),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
-    for (const doc of docs) {
+    const update = taskExecutionPatch(args.update, now)
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      budget.patch(doc, patch)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
-    return docs.length
+    return patched.length
   },
 })
 
@@ -490,19 +492,30 @@ export const updateByOCFPExpiresAt = mutation({
   returns: vUpdateByOCFPExpiresAtReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, UPDATE_BY_OCFP_EXPIRES_AT_MAX_LIMIT)
-    checkInteger('ocfpExpiresAtLessThan', args.ocfpExpiresAtLessThan, 0, Number.MAX_SAFE_INTEGER)
-    const docs = await ctx.db
+    checkNumbers(args, UPDATE_BY_OCFP_EXPIRES_AT_ARGS_NUMBERS)
+    const now = Date.now()
+    applyServerTime(args, UPDATE_BY_OCFP_EXPIRES_AT_ARGS_SERVER_TIME, now)
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_ocfpExpiresAt', (q) =>
         q.gte('ocfpExpiresAt', 0).lt('ocfpExpiresAt', args.ocfpExpiresAtLessThan),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
-    for (const doc of docs) {
+    const update = taskExecutionPatch(args.update, now)
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      budget.patch(doc, patch)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
-    return docs.length
+    return patched.length
   },
 })
 
@@ -512,19 +525,30 @@ export const updateByCloseExpiresAt = mutation({
   returns: vUpdateByCloseExpiresAtReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, UPDATE_BY_CLOSE_EXPIRES_AT_MAX_LIMIT)
-    checkInteger('closeExpiresAtLessThan', args.closeExpiresAtLessThan, 0, Number.MAX_SAFE_INTEGER)
-    const docs = await ctx.db
+    checkNumbers(args, UPDATE_BY_CLOSE_EXPIRES_AT_ARGS_NUMBERS)
+    const now = Date.now()
+    applyServerTime(args, UPDATE_BY_CLOSE_EXPIRES_AT_ARGS_SERVER_TIME, now)
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_closeExpiresAt', (q) =>
         q.gte('closeExpiresAt', 0).lt('closeExpiresAt', args.closeExpiresAtLessThan),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
-    for (const doc of docs) {
+    const update = taskExecutionPatch(args.update, now)
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      budget.patch(doc, patch)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
-    return docs.length
+    return patched.length
   },
 })
 
@@ -534,9 +558,10 @@ export const updateByExecutorIdAndNPCAndReturn = mutation({
   returns: vUpdateByExecutorIdAndNPCAndReturnReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, UPDATE_BY_EXECUTOR_ID_AND_NPC_AND_RETURN_MAX_LIMIT)
-    checkInteger('shard', args.shard, 0, 4294967295)
+    checkNumbers(args, UPDATE_BY_EXECUTOR_ID_AND_NPC_AND_RETURN_ARGS_NUMBERS)
     const now = Date.now()
-    const docs = await ctx.db
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_shard_executorId_npc_updatedAt', (q) =>
         q
@@ -546,12 +571,21 @@ export const updateByExecutorIdAndNPCAndReturn = mutation({
           .lt('updatedAt', now),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
+    const update = taskExecutionPatch(args.update, now)
     const results: UpdateByExecutorIdAndNPCAndReturnReturns = []
-    for (const doc of docs) {
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      const next = budget.patch(doc, patch)
+      budget.returned(next)
+      results.push(next)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
-      results.push(applyPatch(doc, patch))
     }
     return results
   },
@@ -563,17 +597,23 @@ export const getManyByParentExecutionId = query({
   returns: vGetManyByParentExecutionIdReturns,
   handler: async (ctx, args) => {
     checkMaxItems('requests', args.requests.length, GET_MANY_BY_PARENT_EXECUTION_ID_MAX_ITEMS)
+    const budget = new Budget('requests', 'executionId')
     const results: GetManyByParentExecutionIdReturns = []
-    let read = 0
     for (const request of args.requests) {
-      const docs = await ctx.db
+      const query = ctx.db
         .query('taskExecutions')
         .withIndex('by_parentExecutionId_isFinished', (q) =>
           q.eq('parentExecutionId', request.parentExecutionId),
         )
-        .take(DOCUMENT_READ_BUDGET - read + 1)
-      read = checkReadBudget(read + docs.length)
+        .order('asc')
+      const docs: GetManyByParentExecutionIdReturns[number] = []
+      for await (const doc of query) {
+        budget.read(doc)
+        docs.push(doc)
+      }
+      budget.returned(docs)
       results.push(docs)
+      budget.done()
     }
     return results
   },
@@ -589,21 +629,28 @@ export const updateManyByParentExecutionIdAndIsFinished = mutation({
       args.requests.length,
       UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_MAX_ITEMS,
     )
-    let read = 0
-    let written = 0
+    checkNumbers(args, UPDATE_MANY_BY_PARENT_EXECUTION_ID_AND_IS_FINISHED_ARGS_NUMBERS)
+    const now = Date.now()
+    const budget = new Budget('requests', 'executionId')
     for (const request of args.requests) {
-      const docs = await ctx.db
+      const patch = taskExecutionPatch(request.update, now)
+      const query = ctx.db
         .query('taskExecutions')
         .withIndex('by_parentExecutionId_isFinished', (q) =>
           q.eq('parentExecutionId', request.parentExecutionId).eq('isFinished', request.isFinished),
         )
-        .take(DOCUMENT_READ_BUDGET - read + 1)
-      read = checkReadBudget(read + docs.length)
-      written = checkWriteBudget(written + docs.length)
-      const patch = taskExecutionPatch(request.update)
+        .order('asc')
+      // Every match is read (and counted) before the first patch.
+      const docs: Doc<'taskExecutions'>[] = []
+      for await (const doc of query) {
+        budget.read(doc)
+        budget.patch(doc, patch)
+        docs.push(doc)
+      }
       for (const doc of docs) {
         await ctx.db.patch(doc._id, patch)
       }
+      budget.done()
     }
     return null
   },
@@ -622,9 +669,10 @@ export const updateAndDecrementParentACCByIsFinishedAndCloseStatus = mutation({
       args.limit,
       UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_MAX_LIMIT,
     )
-    checkInteger('shard', args.shard, 0, 4294967295)
+    checkNumbers(args, UPDATE_AND_DECREMENT_PARENT_ACC_BY_IS_FINISHED_AND_CLOSE_STATUS_ARGS_NUMBERS)
     const now = Date.now()
-    const docs = await ctx.db
+    const budget = new Budget('documents', 'executionId')
+    const query = ctx.db
       .query('taskExecutions')
       .withIndex('by_shard_isFinished_closeStatus_updatedAt', (q) =>
         q
@@ -634,33 +682,45 @@ export const updateAndDecrementParentACCByIsFinishedAndCloseStatus = mutation({
           .lt('updatedAt', now),
       )
       .order('asc')
-      .take(args.limit)
-    const patch = taskExecutionPatch(args.update)
-    for (const doc of docs) {
+    const update = taskExecutionPatch(args.update, now)
+    // Every document is read (and counted) before the first patch.
+    const patched: Array<{ doc: Doc<'taskExecutions'>; patch: Partial<TaskExecution> }> = []
+    for await (const doc of upTo(query, args.limit)) {
+      budget.read(doc)
+      const patch = update
+      budget.patch(doc, patch)
+      patched.push({ doc, patch })
+      budget.done()
+    }
+    for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
     // Then each patched document that has a parent and is not the parent's finalize task
     // stops counting among the parent's active children (an only child leaves none). The
     // parent is read again for every child: several children of one parent may be in this
     // batch. The parent's required update fields change with it, as in the original.
-    for (const doc of docs) {
+    budget.restart()
+    for (const { doc } of patched) {
       const parentExecutionId = doc.parentExecutionId
-      if (parentExecutionId === undefined || doc.isFinalizeOfParent === true) {
-        continue
+      if (parentExecutionId !== undefined && doc.isFinalizeOfParent !== true) {
+        const parent = await ctx.db
+          .query('taskExecutions')
+          .withIndex('by_executionId', (q) => q.eq('executionId', parentExecutionId))
+          .first()
+        budget.read(parent)
+        if (parent !== null) {
+          const patch: Partial<TaskExecution> = {
+            acc: doc.isOnlyChildOfParent === true ? 0 : Math.max(0, parent.acc - 1),
+            updatedAt: args.update.updatedAt,
+          }
+          applyServerTime(patch, TASK_EXECUTION_SERVER_TIME, now)
+          budget.patch(parent, patch)
+          await ctx.db.patch(parent._id, patch)
+        }
       }
-      const parent = await ctx.db
-        .query('taskExecutions')
-        .withIndex('by_executionId', (q) => q.eq('executionId', parentExecutionId))
-        .first()
-      if (parent === null) {
-        continue
-      }
-      await ctx.db.patch(parent._id, {
-        acc: doc.isOnlyChildOfParent === true ? 0 : Math.max(0, parent.acc - 1),
-        updatedAt: args.update.updatedAt,
-      })
+      budget.done()
     }
-    return docs.length
+    return patched.length
   },
 })
 
@@ -686,11 +746,17 @@ export const deleteAll = mutation({
   returns: vDeleteAllBatchReturns,
   handler: async (ctx, args) => {
     checkLimit('limit', args.limit, DELETE_ALL_MAX_LIMIT)
-    const docs = await ctx.db.query('taskExecutions').take(args.limit)
-    for (const doc of docs) {
+    const budget = new Budget('documents', 'executionId')
+    const all = ctx.db.query('taskExecutions')
+    for await (const doc of upTo(all, args.limit)) {
+      // Its read and the delete's: a batch ends where one call can read no more.
+      if (!budget.tryRead(doc, 2) && budget.fits > 0) {
+        return true
+      }
       await ctx.db.delete(doc._id)
+      budget.done()
     }
     // A full batch means documents may remain: the public action calls again.
-    return docs.length > 0 && docs.length === args.limit
+    return budget.fits > 0 && budget.fits === args.limit
   },
 })

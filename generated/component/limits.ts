@@ -84,7 +84,9 @@ export const DELETE_ALL_MAX_LIMIT = 500
 /** Index lookups one call may make (a little under Convex's 4,096). */
 export const QUERY_BUDGET = 4000
 
-/** Documents one call may read (a little under Convex's 32,000). */
+/**
+ * Documents one call may read (a little under Convex's 32,000); a patch reads its document again.
+ */
 export const DOCUMENT_READ_BUDGET = 30000
 
 /** Documents one call may write (a little under Convex's 16,000). */
@@ -92,6 +94,29 @@ export const WRITE_BUDGET = 15000
 
 /** Elements of one array argument (Convex's limit). */
 export const MAX_ARRAY_LEN = 8192
+
+/**
+ * Convex's limit on one document, as Convex sizes it (`getConvexSize`, system fields included): a
+ * larger one is never written.
+ */
+export const DOCUMENT_BYTES_MAX = 1024 * 1024
+
+/**
+ * The most `_id` and `_creationTime` add to a document's size (a document to insert has none yet).
+ */
+export const SYSTEM_FIELDS_BYTES_MAX = 100
+
+/**
+ * Bytes one call may read (Convex allows 16 MiB; a document is counted once read, so one more of
+ * the largest size must still fit).
+ */
+export const READ_BYTES_BUDGET = 15 * 1024 * 1024
+
+/** Bytes one call may write (Convex allows 16 MiB). */
+export const WRITE_BYTES_BUDGET = 15 * 1024 * 1024
+
+/** Bytes one call may return (Convex allows 16 MiB). */
+export const RETURN_BYTES_BUDGET = 15 * 1024 * 1024
 
 /**
  * `updateManyByIdAndInsertChildrenIfUpdated`: the reads and writes of one request and of one

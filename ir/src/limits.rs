@@ -7,10 +7,11 @@
 //! Rust client splits larger requests into calls that fit; the generated Convex functions refuse
 //! a call over budget with a clear error before touching the database.
 //!
-//! Counts bound everything but the BYTES a call reads and writes, which depend on the size of
-//! the documents (their `input` and `output` strings): the budgets below suit documents of a
-//! few KiB; deployments with larger ones lower the client's per-call sizes
-//! (`max_items_per_call`).
+//! Counts do not bound the BYTES a call reads, writes and returns, which depend on the size of
+//! the documents (their `input` and `output` strings): the generated functions count those as
+//! they go, against the byte budgets below, and refuse a call before it would pass Convex's own
+//! limits (16 MiB read, written and returned per call, 1 MiB per document), saying how many of
+//! its leading requests (or documents) fit.
 
 use serde::Serialize;
 
@@ -30,6 +31,21 @@ pub const MAX_ARRAY_LEN: u32 = 8_192;
 /// Bytes of JSON arguments the client puts in one call (Convex accepts 16 MiB; half of it
 /// leaves room for the envelope and for the size growth of a document once stored).
 pub const ARGS_BYTES_BUDGET: u32 = 8 * 1024 * 1024;
+
+/// Convex's limit on the size of one document: 1 MiB, as Convex measures a value (see
+/// `getConvexSize` in `convex/values`, which mirrors the backend).
+pub const DOCUMENT_BYTES_MAX: u32 = 1 << 20;
+/// What the system fields `_id` and `_creationTime` add to a document's size, at most: a
+/// document to insert does not have them yet, and its size must not be underestimated
+/// (`_id`: 3 + 1 + 2 + up to 64 characters; `_creationTime`: 13 + 1 + 9).
+pub const SYSTEM_FIELDS_BYTES_MAX: u32 = 100;
+/// Bytes one call may read. Convex allows 16 MiB; a document is counted once read, so the
+/// budget leaves room for one more document of the largest size.
+pub const READ_BYTES_BUDGET: u32 = 15 << 20;
+/// Bytes one call may write (Convex allows 16 MiB).
+pub const WRITE_BYTES_BUDGET: u32 = 15 << 20;
+/// Bytes one call may return (Convex allows 16 MiB).
+pub const RETURN_BYTES_BUDGET: u32 = 15 << 20;
 
 /// What one call of an operation may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -116,6 +116,32 @@ pub fn string_value(entry: &Entry, errors: &mut Errors) -> Option<(String, Span)
     None
 }
 
+/// The integer of `key = 42` or `key = -42`.
+pub fn integer_value(entry: &Entry, errors: &mut Errors) -> Option<(i64, Span)> {
+    let example = || format!("`{}` takes an integer, e.g. `{} = 63`", entry.key, entry.key);
+    let Value::Assign(expr) = &entry.value else {
+        errors.error(entry.span(), example());
+        return None;
+    };
+    let (lit, negative) = match expr {
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => (&*unary.expr, true),
+        other => (other, false),
+    };
+    let parsed = match lit {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<i64>().ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(value) => Some((if negative { -value } else { value }, expr.span())),
+        None => {
+            errors.error(expr.span(), example());
+            None
+        }
+    }
+}
+
 /// The identifier of `key = ident`.
 pub fn ident_value(entry: &Entry, errors: &mut Errors) -> Option<syn::Ident> {
     match &entry.value {

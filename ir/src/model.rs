@@ -65,7 +65,55 @@ pub struct Field {
     pub update: UpdateMode,
     /// Part of the table's by-id filters (tables only).
     pub filter: bool,
+    /// How the server's clock applies to it (integer time fields of tables and arguments).
+    pub server_time: Option<ServerTime>,
+    /// Declared bounds of an integer field, within its Rust type's range (`min = ..`,
+    /// `max = ..`); the server refuses values outside them.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
 }
+
+/// How the server's clock applies to a time field (epoch milliseconds), with `now` the
+/// server's `Date.now()`, taken once per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerTime {
+    /// The server writes `now`, whatever was sent (event stamps: `createdAt`, `updatedAt`).
+    Now,
+    /// Raised to `now` when earlier (a start time never lies in the server's past).
+    AtLeastNow,
+    /// When earlier than `now`: `now + EXPIRY_GRACE_MS` (nothing expires as it is written).
+    Expiry,
+    /// Lowered to `now` when later (argument bounds such as `startAtLessThan`).
+    AtMostNow,
+}
+
+impl ServerTime {
+    pub const ALL: [ServerTime; 4] = [
+        ServerTime::Now,
+        ServerTime::AtLeastNow,
+        ServerTime::Expiry,
+        ServerTime::AtMostNow,
+    ];
+
+    /// The attribute value (`server_time = "at_least_now"`), also the wire name of the rule.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerTime::Now => "now",
+            ServerTime::AtLeastNow => "at_least_now",
+            ServerTime::Expiry => "expiry",
+            ServerTime::AtMostNow => "at_most_now",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.as_str() == name)
+    }
+}
+
+/// The grace an expiry time earlier than the server's `now` gets: it becomes
+/// `now + EXPIRY_GRACE_MS` (as the original does).
+pub const EXPIRY_GRACE_MS: u64 = 1_000;
 
 /// How a table field takes part in the update request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -137,6 +185,10 @@ pub enum TypeRef {
     },
 }
 
+/// The largest integer a float64 represents exactly, with all below it (JavaScript's
+/// `Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IntegerKind {
@@ -177,6 +229,21 @@ impl IntegerKind {
 
     pub fn from_rust_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.rust_name() == name)
+    }
+
+    /// The values a field of this kind holds on the wire: its Rust range, within the range of
+    /// integers a float64 represents exactly (±(2^53 - 1)).
+    pub fn wire_range(self) -> (i64, i64) {
+        match self {
+            IntegerKind::U8 => (0, u8::MAX.into()),
+            IntegerKind::U16 => (0, u16::MAX.into()),
+            IntegerKind::U32 => (0, u32::MAX.into()),
+            IntegerKind::U64 => (0, MAX_SAFE_INTEGER),
+            IntegerKind::I8 => (i8::MIN.into(), i8::MAX.into()),
+            IntegerKind::I16 => (i16::MIN.into(), i16::MAX.into()),
+            IntegerKind::I32 => (i32::MIN.into(), i32::MAX.into()),
+            IntegerKind::I64 => (-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
+        }
     }
 
     pub fn is_signed(self) -> bool {
@@ -237,6 +304,8 @@ pub struct Operation {
     pub returns: TypeRef,
     /// Refused by the server unless the deployment is in test mode.
     pub test_only: bool,
+    /// What re-sending the call does when the first attempt's outcome is unknown.
+    pub retry: RetrySafety,
     /// The table it reads and writes.
     pub table: String,
     pub access: Access,
@@ -248,6 +317,48 @@ pub enum FunctionKind {
     Query,
     Mutation,
     Action,
+}
+
+/// What re-sending a call does when the first attempt may have committed and only its response
+/// was lost (`operation(retry = "...")`); the Rust client retries accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrySafety {
+    /// Applying the call twice leaves the state of one application.
+    Idempotent,
+    /// A re-sent insert may be refused as a duplicate of its own first attempt; the client
+    /// verifies the stored content.
+    VerifyDuplicates,
+    /// Re-sending could apply the call twice: only calls that provably did not run are re-sent.
+    OnlyUnsent,
+}
+
+impl RetrySafety {
+    pub const ALL: [RetrySafety; 3] = [
+        RetrySafety::Idempotent,
+        RetrySafety::VerifyDuplicates,
+        RetrySafety::OnlyUnsent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetrySafety::Idempotent => "idempotent",
+            RetrySafety::VerifyDuplicates => "verify_duplicates",
+            RetrySafety::OnlyUnsent => "only_unsent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|safety| safety.as_str() == name)
+    }
+
+    /// Without a declaration: queries never write; anything else is re-sent only unsent.
+    pub fn default_for(kind: FunctionKind) -> Self {
+        match kind {
+            FunctionKind::Query => RetrySafety::Idempotent,
+            FunctionKind::Mutation | FunctionKind::Action => RetrySafety::OnlyUnsent,
+        }
+    }
 }
 
 impl FunctionKind {

@@ -45,3 +45,122 @@ fn the_declaration_has_the_reference_shape() {
 fn ir_snapshot() {
     insta::assert_json_snapshot!(declaration());
 }
+
+#[test]
+fn server_time_rules_are_those_of_the_spec() {
+    use durable_execution_storage_convex_ir::ServerTime;
+    let component = declaration();
+    let table = &component.tables[0];
+    let mut stored: Vec<(&str, ServerTime)> = table
+        .fields
+        .iter()
+        .filter_map(|field| field.server_time.map(|rule| (field.name.wire.as_str(), rule)))
+        .collect();
+    stored.sort();
+    let mut expected = vec![
+        ("createdAt", ServerTime::Now),
+        ("updatedAt", ServerTime::Now),
+        ("startedAt", ServerTime::Now),
+        ("finishedAt", ServerTime::Now),
+        ("waitingForChildrenStartedAt", ServerTime::Now),
+        ("waitingForFinalizeStartedAt", ServerTime::Now),
+        ("ocfpFinishedAt", ServerTime::Now),
+        ("closedAt", ServerTime::Now),
+        ("startAt", ServerTime::AtLeastNow),
+        ("expiresAt", ServerTime::Expiry),
+        ("ocfpExpiresAt", ServerTime::Expiry),
+        ("closeExpiresAt", ServerTime::Expiry),
+    ];
+    expected.sort();
+    assert_eq!(stored, expected);
+
+    let mut arguments: Vec<(&str, &str, ServerTime)> = component
+        .operations
+        .iter()
+        .flat_map(|operation| {
+            operation.args.iter().filter_map(|field| {
+                field
+                    .server_time
+                    .map(|rule| (operation.name.as_str(), field.name.wire.as_str(), rule))
+            })
+        })
+        .collect();
+    arguments.sort();
+    let mut expected = vec![
+        (
+            "updateByStatusAndStartAtLessThanAndReturn",
+            "startAtLessThan",
+            ServerTime::AtMostNow,
+        ),
+        (
+            "updateByStatusAndStartAtLessThanAndReturn",
+            "updateExpiresAtWithStartedAt",
+            ServerTime::Now,
+        ),
+        (
+            "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
+            "expiresAtLessThan",
+            ServerTime::AtMostNow,
+        ),
+        (
+            "updateByOCFPExpiresAt",
+            "ocfpExpiresAtLessThan",
+            ServerTime::AtMostNow,
+        ),
+        (
+            "updateByCloseExpiresAt",
+            "closeExpiresAtLessThan",
+            ServerTime::AtMostNow,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(arguments, expected);
+}
+
+#[test]
+fn every_shard_is_below_64() {
+    let component = declaration();
+    let table_shard = component.tables[0].field("shard").expect("shard");
+    assert_eq!((table_shard.min, table_shard.max), (None, Some(63)));
+    for operation in &component.operations {
+        for field in operation.args.iter().filter(|f| f.name.rust == "shard") {
+            assert_eq!(field.max, Some(63), "{}", operation.name);
+        }
+    }
+}
+
+#[test]
+fn retry_safety_is_that_of_the_spec_table() {
+    use durable_execution_storage_convex_ir::RetrySafety::{
+        Idempotent, OnlyUnsent, VerifyDuplicates,
+    };
+    let component = declaration();
+    let expected = [
+        ("insertMany", VerifyDuplicates),
+        ("getManyById", Idempotent),
+        ("getManyBySleepingTaskUniqueId", Idempotent),
+        ("updateManyById", Idempotent),
+        ("updateManyByIdAndInsertChildrenIfUpdated", VerifyDuplicates),
+        ("updateByStatusAndStartAtLessThanAndReturn", OnlyUnsent),
+        ("updateByStatusAndOCFPStatusAndACCZeroAndReturn", OnlyUnsent),
+        ("updateByCloseStatusAndReturn", OnlyUnsent),
+        ("updateByStatusAndIsSleepingTaskAndExpiresAtLessThan", Idempotent),
+        ("updateByOCFPExpiresAt", Idempotent),
+        ("updateByCloseExpiresAt", Idempotent),
+        ("updateByExecutorIdAndNPCAndReturn", OnlyUnsent),
+        ("getManyByParentExecutionId", Idempotent),
+        ("updateManyByParentExecutionIdAndIsFinished", Idempotent),
+        (
+            "updateAndDecrementParentACCByIsFinishedAndCloseStatus",
+            OnlyUnsent,
+        ),
+        ("deleteById", Idempotent),
+        ("deleteAll", Idempotent),
+    ];
+    let actual: Vec<(&str, _)> = component
+        .operations
+        .iter()
+        .map(|operation| (operation.name.as_str(), operation.retry))
+        .collect();
+    assert_eq!(actual, expected);
+}

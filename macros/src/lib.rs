@@ -101,6 +101,18 @@ use proc_macro::TokenStream;
 /// | `update(unset)` | optional table field | may be set, or removed through the update's `unset` |
 /// | `update(required)` | non-optional table field | every update sets it (`T` in `<Table>Update`) |
 /// | `filter` | table field | part of `<Table>Filters`, the conditions of by-id reads and updates |
+/// | `server_time = "now"` | `u64` table field or argument | the server stores its own time (`Date.now()`, once per call), whatever was sent |
+/// | `server_time = "at_least_now"` | `u64` table field | raised to the server's time when earlier |
+/// | `server_time = "expiry"` | `u64` table field | when earlier than the server's time: that time plus `EXPIRY_GRACE_MS` (1000) |
+/// | `server_time = "at_most_now"` | `u64` argument | lowered to the server's time when later (e.g. a `…LessThan` bound) |
+/// | `min = n`, `max = n` | integer field, anywhere | the server refuses values outside the bounds (within the type's range) |
+///
+/// Server times apply to `u64` and `Option<u64>` fields (epoch milliseconds), on every insert
+/// (children inserted with their parent included) and every patch, to the fields the
+/// document or the update carries. Every integer field is checked by the server against its
+/// Rust type's range (and ±(2^53-1)), every `f64` field for being finite, inside documents,
+/// updates, children and arguments alike; a bad value is refused with `INVALID_ARGUMENT` and
+/// the path of the field (`executions[3].retryAttempts`) before anything is written.
 ///
 /// Table fields without `update` are immutable. Wire names default to camelCase for fields
 /// (`start_at` → `startAt`) and snake_case for variants (`TimedOut` → `timed_out`).
@@ -114,6 +126,16 @@ use proc_macro::TokenStream;
 /// pub updated_at: u64,
 /// #[convex(update, filter)]
 /// pub status: TaskExecutionStatus,
+/// #[convex(update(required), server_time = "now")]
+/// pub updated_at: u64,
+/// #[convex(update(unset), server_time = "expiry")]
+/// pub expires_at: Option<u64>,
+/// #[convex(max = 63)]
+/// pub shard: u32,
+///
+/// // in an operation's arguments
+/// #[convex(server_time = "at_most_now")]
+/// pub start_at_less_than: u64,
 ///
 /// #[convex(union)]
 /// pub enum Kind { #[convex(rename = "timeout")] TimedOut }
@@ -129,10 +151,11 @@ use proc_macro::TokenStream;
 /// | `test_only` | flag: the server refuses the call outside test mode | off |
 /// | `method` | the client method name | snake_case of `name` |
 /// | `table` | the Rust name of the table it works on | the only table |
+/// | `retry` | what re-sending the call after an unknown outcome does: `"idempotent"`, `"verify_duplicates"` or `"only_unsent"` (a query is always `"idempotent"`) | `"idempotent"` for a query, `"only_unsent"` otherwise |
 ///
 /// ```rust,ignore
 /// #[convex(operation(name = "deleteById", kind = "mutation", returns = "()", test_only,
-///                    method = "delete_by_id", table = "TaskExecution"))]
+///                    method = "delete_by_id", table = "TaskExecution", retry = "idempotent"))]
 /// ```
 ///
 /// ## Access patterns: `#[convex(access(<pattern>, ...))]`
@@ -205,6 +228,10 @@ use proc_macro::TokenStream;
 /// - no duplicate type, table, index, operation, field or variant wire name; the generated
 ///   `<Table>Update`/`Unset`/`Filters` names stay free;
 /// - `update(unset)` only on `Option` fields, `update(required)` only on non-`Option` ones;
+/// - `server_time` only on `u64`/`Option<u64>` fields: `now`, `at_least_now` or `expiry` on
+///   table fields, `now` or `at_most_now` on arguments, none on objects' fields; `min`/`max`
+///   only on integer fields, within the type's range, `min <= max`;
+/// - a query's `retry` is `"idempotent"`;
 /// - access patterns: the names exist with the right types, equality bounds cover an index
 ///   prefix and ranges follow it, `returns` matches the pattern, a query does not write.
 ///
@@ -220,8 +247,10 @@ use proc_macro::TokenStream;
 ///   `unset: Option<<Table>Unset>`), `<Table>Unset` (a `bool` per unsettable field) and
 ///   `<Table>Filters` (`Option<T>` per filter field);
 /// - per operation: `type <Op>Response` (the `Args` suffix replaced) and an impl of
-///   `runtime::ConvexOperation` (name, kind, test-only, call limits);
-/// - `COMPONENT_NAME`, `APP_MODULE`, `OPERATION_NAMES`, `limits::CALL_BUDGET`;
+///   `runtime::ConvexOperation` (name, kind, retry safety, test-only, call limits);
+/// - `COMPONENT_NAME`, `APP_MODULE`, `OPERATION_NAMES`, `limits::CALL_BUDGET`, the byte limits
+///   `limits::DOCUMENT_BYTES_MAX`, `READ_BYTES_BUDGET`, `WRITE_BYTES_BUDGET`,
+///   `RETURN_BYTES_BUDGET`, and `limits::EXPIRY_GRACE_MS`;
 /// - the client: `new(http, secret)`, `with_module`, `module`, generic `call(&args)` and one
 ///   async method per operation.
 #[proc_macro_attribute]

@@ -4,15 +4,17 @@
 use serde::Serialize;
 
 use durable_execution_storage_convex_ir::limits::{
-    DOCUMENT_READ_BUDGET, MAX_ARRAY_LEN, QUERY_BUDGET, WRITE_BUDGET,
+    DOCUMENT_BYTES_MAX, DOCUMENT_READ_BUDGET, MAX_ARRAY_LEN, QUERY_BUDGET, READ_BYTES_BUDGET,
+    RETURN_BYTES_BUDGET, SYSTEM_FIELDS_BYTES_MAX, WRITE_BUDGET, WRITE_BYTES_BUDGET,
 };
 use durable_execution_storage_convex_ir::{
-    operation_limits, Access, AfterUpdate, Bound, BoundValue, Component, FunctionKind, IntegerKind,
-    Literal, Operation, RangeReturns, Table, TypeRef, UpdateMode,
+    operation_limits, Access, AfterUpdate, Bound, BoundValue, Component, FunctionKind, Literal,
+    Operation, RangeReturns, Table, TypeRef, UpdateMode,
 };
 
 use super::docs::js_doc;
 use super::types::{screaming_snake, Types, UNSET_FIELD};
+use super::{checks, clock};
 use super::validators::{operation_validators, DELETE_ALL_LIMIT_ARG};
 use crate::error::Error;
 use crate::layout::{quote, render_import, render_index_query, Expr, QueryTail, RangeStep};
@@ -23,14 +25,7 @@ const BODY: usize = 4;
 #[derive(Debug, Default, Serialize)]
 pub struct LibFile {
     pub imports: Vec<String>,
-    pub uses_check_max_items: bool,
-    pub uses_check_integer: bool,
-    pub uses_check_limit: bool,
-    pub uses_read_budget: bool,
-    pub uses_write_budget: bool,
-    pub uses_children_budget: bool,
     pub uses_matches_filters: bool,
-    pub uses_apply_patch: bool,
     pub patch_helpers: Vec<PatchHelper>,
     pub unique_assertions: Vec<UniqueAssertion>,
     pub functions: Vec<ComponentFunction>,
@@ -46,6 +41,8 @@ pub struct PatchHelper {
     pub unset_type: Option<String>,
     pub unset_field: String,
     pub table_wire: String,
+    /// The table's server-time rules (`clock.ts`), when it has time fields.
+    pub clock: Option<String>,
 }
 
 /// `assert<Table>UniqueBy<Index>(ctx, doc)`: refuses a document whose key is taken.
@@ -76,10 +73,18 @@ pub struct ComponentFunction {
     pub builder: &'static str,
     pub args_validator: String,
     pub returns_validator: String,
-    /// Statements refusing arguments over budget, laid out at the body's indentation.
+    /// Statements refusing arguments over budget or with bad numbers, laid out at the body's
+    /// indentation.
     pub checks: Vec<String>,
     /// The children budget check of an update that inserts children.
     pub children_budget: Option<ChildrenBudget>,
+    /// Reads the server's clock (once): the function writes, or bounds by `now`.
+    pub uses_now: bool,
+    /// Statements applying the server's clock to the time arguments, laid out.
+    pub clock_args: Vec<String>,
+    /// The call's budget (what it reads, writes and returns), for every function that reads
+    /// or writes more than one document.
+    pub budget: Option<BudgetView>,
     pub insert: Option<InsertView>,
     pub get_each: Option<GetEachView>,
     pub update_each: Option<UpdateEachView>,
@@ -95,11 +100,21 @@ pub struct ChildrenBudget {
     pub call: String,
 }
 
+/// `new Budget(<unit>, <key>)`.
+#[derive(Debug, Serialize)]
+pub struct BudgetView {
+    /// What `fits` counts, as a string literal (`'executions'`, `'documents'`).
+    pub unit: String,
+    /// The field naming a document in a refusal, as a string literal.
+    pub key: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct InsertView {
     pub each: String,
     pub table_wire: String,
     pub assertions: Vec<String>,
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +138,10 @@ pub struct UpdateEachView {
     pub filters: Option<String>,
     pub patch_helper: String,
     pub update: String,
+    /// The patch helper takes the server's clock.
+    pub clock: bool,
+    /// `Doc<'table'>`: the documents read before they are patched.
+    pub doc_type: String,
     pub children: Option<ChildrenView>,
 }
 
@@ -132,19 +151,21 @@ pub struct ChildrenView {
     pub parent_link: String,
     pub table_wire: String,
     pub assertions: Vec<String>,
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct UpdateRangeView {
-    pub uses_now: bool,
     pub index_query: String,
     pub patch_helper: String,
     pub update: String,
     pub table_type: String,
     pub add: Vec<AddView>,
     pub has_add: bool,
-    /// `docPatch` (with `add`) or `patch`.
-    pub patch_var: String,
+    /// The table's server-time rules, when it has time fields.
+    pub clock: Option<String>,
+    pub limit: String,
+    pub doc_type: String,
     pub returns_documents: bool,
     pub results_type: String,
     #[serde(skip)]
@@ -171,6 +192,8 @@ pub struct DecrementParentView {
     pub index_query: String,
     /// Fields every update sets (`updatedAt`): the parent changes at the same time.
     pub required_updates: Vec<String>,
+    pub table_type: String,
+    pub clock: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -219,7 +242,6 @@ fn costs_constant(operation: &Operation) -> String {
 
 pub fn build_limits(component: &Component) -> LimitsFile {
     let mut file = LimitsFile::default();
-    let mut uses_budgets = false;
     for operation in &component.operations {
         let limits = operation_limits(operation);
         if let (Some(max), Some(each)) = (limits.max_items, each_arg(&operation.access)) {
@@ -249,7 +271,6 @@ pub fn build_limits(component: &Component) -> LimitsFile {
             });
         }
         if inserts_children(operation) {
-            uses_budgets = true;
             let entry = |name: &str, value: u32| LimitConstant {
                 doc: String::new(),
                 name: name.to_owned(),
@@ -272,36 +293,76 @@ pub fn build_limits(component: &Component) -> LimitsFile {
                 ],
             });
         }
-        uses_budgets |= reads_unbounded(operation);
     }
-    if uses_budgets {
-        let budget = |name: &str, value: u32, doc: &str| LimitConstant {
-            doc: js_doc(doc, 0),
-            name: name.to_owned(),
-            value: value.to_string(),
-        };
-        file.constants.push(budget(
+    let budget = |name: &str, value: String, doc: &str| LimitConstant {
+        doc: js_doc(doc, 0),
+        name: name.to_owned(),
+        value,
+    };
+    file.constants.extend([
+        budget(
             "QUERY_BUDGET",
-            QUERY_BUDGET,
+            QUERY_BUDGET.to_string(),
             "Index lookups one call may make (a little under Convex's 4,096).",
-        ));
-        file.constants.push(budget(
+        ),
+        budget(
             "DOCUMENT_READ_BUDGET",
-            DOCUMENT_READ_BUDGET,
-            "Documents one call may read (a little under Convex's 32,000).",
-        ));
-        file.constants.push(budget(
+            DOCUMENT_READ_BUDGET.to_string(),
+            "Documents one call may read (a little under Convex's 32,000); a patch reads its \
+             document again.",
+        ),
+        budget(
             "WRITE_BUDGET",
-            WRITE_BUDGET,
+            WRITE_BUDGET.to_string(),
             "Documents one call may write (a little under Convex's 16,000).",
-        ));
-        file.constants.push(budget(
+        ),
+        budget(
             "MAX_ARRAY_LEN",
-            MAX_ARRAY_LEN,
+            MAX_ARRAY_LEN.to_string(),
             "Elements of one array argument (Convex's limit).",
-        ));
-    }
+        ),
+        budget(
+            "DOCUMENT_BYTES_MAX",
+            bytes(DOCUMENT_BYTES_MAX),
+            "Convex's limit on one document, as Convex sizes it (`getConvexSize`, system fields \
+             included): a larger one is never written.",
+        ),
+        budget(
+            "SYSTEM_FIELDS_BYTES_MAX",
+            bytes(SYSTEM_FIELDS_BYTES_MAX),
+            "The most `_id` and `_creationTime` add to a document's size (a document to insert \
+             has none yet).",
+        ),
+        budget(
+            "READ_BYTES_BUDGET",
+            bytes(READ_BYTES_BUDGET),
+            "Bytes one call may read (Convex allows 16 MiB; a document is counted once read, so \
+             one more of the largest size must still fit).",
+        ),
+        budget(
+            "WRITE_BYTES_BUDGET",
+            bytes(WRITE_BYTES_BUDGET),
+            "Bytes one call may write (Convex allows 16 MiB).",
+        ),
+        budget(
+            "RETURN_BYTES_BUDGET",
+            bytes(RETURN_BYTES_BUDGET),
+            "Bytes one call may return (Convex allows 16 MiB).",
+        ),
+    ]);
     file
+}
+
+/// A byte count as the reader thinks of it: `15 * 1024 * 1024`.
+fn bytes(value: u32) -> String {
+    const MIB: u32 = 1024 * 1024;
+    if value == MIB {
+        "1024 * 1024".to_owned()
+    } else if value > MIB && value.is_multiple_of(MIB) {
+        format!("{} * 1024 * 1024", value / MIB)
+    } else {
+        value.to_string()
+    }
 }
 
 fn each_arg(access: &Access) -> Option<String> {
@@ -324,20 +385,16 @@ fn inserts_children(operation: &Operation) -> bool {
     )
 }
 
-/// Operations reading every match of a lookup: the server counts the documents as it goes.
-fn reads_unbounded(operation: &Operation) -> bool {
-    matches!(
-        &operation.access,
-        Access::GetEach { first: false, .. } | Access::UpdateEach { first: false, .. }
-    )
-}
-
 pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
     let types = Types::new(component);
     let mut file = LibFile::default();
     let mut validator_imports: Vec<String> = Vec::new();
     let mut type_imports: Vec<String> = Vec::new();
     let mut limit_imports: Vec<String> = Vec::new();
+    let mut budget_imports: Vec<String> = Vec::new();
+    let mut check_imports: Vec<String> = Vec::new();
+    let mut clock_imports: Vec<String> = Vec::new();
+    let mut uses_doc_type = false;
     let mut unique: Vec<(String, String)> = Vec::new();
     let mut patch_tables: Vec<String> = Vec::new();
     let mut uses_mutation_ctx = false;
@@ -345,6 +402,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
 
     for operation in &component.operations {
         let table = types.table(&operation.table)?;
+        let table_clock = clock::table_constant(table);
         let limits = operation_limits(operation);
         let names = operation_validators(operation);
         validator_imports.push(names.component_args.clone());
@@ -364,12 +422,21 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
             returns_validator: names.component_returns.clone(),
             checks: Vec::new(),
             children_budget: None,
+            uses_now: false,
+            clock_args: Vec::new(),
+            budget: None,
             insert: None,
             get_each: None,
             update_each: None,
             update_range: None,
             delete_one: None,
             delete_all: None,
+        };
+        let budget = |unit: &str| {
+            Some(BudgetView {
+                unit: quote(unit),
+                key: document_key(table).map(|key| quote(&key)),
+            })
         };
         if let (Some(_), Some(each)) = (limits.max_items, each_arg(&operation.access)) {
             let constant = max_items_constant(operation);
@@ -382,7 +449,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 ],
             )));
             limit_imports.push(constant);
-            file.uses_check_max_items = true;
+            push_unique(&mut budget_imports, "checkMaxItems".into());
         }
         let limit_arg = match &operation.access {
             Access::UpdateRange { limit, .. } => Some(limit.wire.clone()),
@@ -399,26 +466,51 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 ],
             )));
             limit_imports.push(constant);
-            file.uses_check_limit = true;
+            push_unique(&mut budget_imports, "checkLimit".into());
         }
-        // Integer arguments (a shard, epoch milliseconds) must be integers of their Rust type.
-        for field in &operation.args {
-            if let TypeRef::Integer { rust } = field.ty {
-                if Some(&field.name.wire) == limit_arg.as_ref() || field.optional {
-                    continue;
-                }
-                let (min, max) = integer_range(rust);
-                function.checks.push(statement(Expr::call(
-                    "checkInteger",
-                    vec![
-                        Expr::string(&field.name.wire),
-                        Expr::atom(format!("args.{}", field.name.wire)),
-                        Expr::atom(min),
-                        Expr::atom(max),
-                    ],
-                )));
-                file.uses_check_integer = true;
-            }
+        // Every number in the arguments (documents, updates, children, bounds) is what its
+        // declared type says, before anything else happens.
+        if checks::args_have_numbers(component, operation)? {
+            let constant = checks::args_constant(operation);
+            function.checks.push(statement(Expr::call(
+                "checkNumbers",
+                vec![Expr::atom("args"), Expr::atom(constant.clone())],
+            )));
+            check_imports.push(constant);
+            push_unique(&mut check_imports, "checkNumbers".into());
+        }
+        let writes = !matches!(
+            operation.access,
+            Access::GetEach { .. } | Access::DeleteOne { .. } | Access::DeleteAll
+        );
+        let bounds_by_now = match &operation.access {
+            Access::UpdateRange {
+                eq, lower, upper, ..
+            } => eq
+                .iter()
+                .chain(lower.iter())
+                .chain(upper.iter())
+                .any(|bound| matches!(bound.value, BoundValue::Now)),
+            _ => false,
+        };
+        if let Some(constant) = clock::args_constant(operation) {
+            function.clock_args.push(statement(Expr::call(
+                "applyServerTime",
+                vec![
+                    Expr::atom("args"),
+                    Expr::atom(constant.clone()),
+                    Expr::atom("now"),
+                ],
+            )));
+            clock_imports.push(constant);
+        }
+        function.uses_now = writes || bounds_by_now || !function.clock_args.is_empty();
+        let clocks_writes = writes && table_clock.is_some();
+        if clocks_writes || !function.clock_args.is_empty() {
+            push_unique(&mut clock_imports, "applyServerTime".into());
+        }
+        if let (true, Some(constant)) = (clocks_writes, &table_clock) {
+            push_unique(&mut clock_imports, constant.clone());
         }
 
         match &operation.access {
@@ -429,10 +521,12 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 uses_mutation_ctx = true;
                 let assertions = assertion_calls(table, unique_indexes, &mut unique);
                 type_imports.push(table.rust_name.clone());
+                function.budget = budget(&each.wire);
                 function.insert = Some(InsertView {
                     each: each.wire.clone(),
                     table_wire: table.wire_name.clone(),
                     assertions,
+                    clock: table_clock.clone(),
                 });
             }
             Access::GetEach {
@@ -448,15 +542,12 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 if filters.is_some() {
                     file.uses_matches_filters = true;
                 }
-                if !first {
-                    file.uses_read_budget = true;
-                    limit_imports.push("DOCUMENT_READ_BUDGET".into());
-                }
+                function.budget = budget(&each.arg.wire);
                 function.get_each = Some(GetEachView {
                     each: each.arg.wire.clone(),
                     first: *first,
                     collects: !*first,
-                    index_query: lookup(table, index, eq, None, None, "request", *first, indent),
+                    index_query: lookup(table, index, eq, "request", *first, indent),
                     filters: filters
                         .as_ref()
                         .map(|name| format!("request.{}", name.wire)),
@@ -478,31 +569,21 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                     file.uses_matches_filters = true;
                 }
                 if !first {
-                    // Every match is patched: count the writes as well as the reads.
-                    file.uses_read_budget = true;
-                    file.uses_write_budget = true;
-                    limit_imports.push("DOCUMENT_READ_BUDGET".into());
-                    limit_imports.push("WRITE_BUDGET".into());
+                    uses_doc_type = true;
                 }
                 push_unique(&mut patch_tables, table.rust_name.clone());
+                function.budget = budget(&each.arg.wire);
                 let children = match insert_children {
                     Some(children) => {
-                        file.uses_children_budget = true;
                         let costs = costs_constant(operation);
                         limit_imports.push(costs.clone());
-                        limit_imports.push("MAX_ARRAY_LEN".into());
-                        limit_imports.push("QUERY_BUDGET".into());
-                        limit_imports.push("WRITE_BUDGET".into());
+                        push_unique(&mut budget_imports, "checkChildrenBudget".into());
                         function.children_budget = Some(ChildrenBudget {
                             each: each.arg.wire.clone(),
                             from: children.from.wire.clone(),
                             call: statement(Expr::call(
                                 "checkChildrenBudget",
-                                vec![
-                                    Expr::atom(format!("args.{}.length", each.arg.wire)),
-                                    Expr::atom("children"),
-                                    Expr::atom(costs),
-                                ],
+                                vec![Expr::atom("children"), Expr::atom(costs)],
                             )),
                         });
                         Some(ChildrenView {
@@ -514,6 +595,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                                 &children.unique_indexes,
                                 &mut unique,
                             ),
+                            clock: table_clock.clone(),
                         })
                     }
                     None => None,
@@ -522,12 +604,14 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                     each: each.arg.wire.clone(),
                     first: *first,
                     collects: !*first,
-                    index_query: lookup(table, index, eq, None, None, "request", *first, indent),
+                    index_query: lookup(table, index, eq, "request", *first, indent),
                     filters: filters
                         .as_ref()
                         .map(|name| format!("request.{}", name.wire)),
                     patch_helper: patch_helper_name(table),
                     update: format!("request.{}", update.wire),
+                    clock: table_clock.is_some(),
+                    doc_type: doc_type(table),
                     children,
                 });
             }
@@ -543,38 +627,34 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                 then,
             } => {
                 uses_mutation_ctx = true;
+                uses_doc_type = true;
                 push_unique(&mut patch_tables, table.rust_name.clone());
+                push_unique(&mut budget_imports, "upTo".into());
                 type_imports.push(table.rust_name.clone());
-                let uses_now = eq
-                    .iter()
-                    .chain(lower.iter())
-                    .chain(upper.iter())
-                    .any(|bound| matches!(bound.value, BoundValue::Now));
-                let tail = QueryTail(vec![
-                    "order('asc')".into(),
-                    format!("take(args.{})", limit.wire),
-                ]);
+                function.budget = budget("documents");
                 let index_query = render_index_query(
                     &table.wire_name,
                     index,
                     &range_steps(eq, lower.as_ref(), upper.as_ref(), "args"),
-                    &tail,
+                    &QueryTail(vec!["order('asc')".into()]),
                     BODY,
                 );
                 let returns_documents = *returns == RangeReturns::Documents;
                 let results_type = names.component_returns_type.clone();
                 if returns_documents {
-                    file.uses_apply_patch = true;
                     type_imports.push(results_type.clone());
                 }
                 let decrement_parent = match then {
-                    Some(step) => Some(decrement_parent(table, step, &update.wire)?),
+                    Some(step) => Some(decrement_parent(
+                        table,
+                        step,
+                        &update.wire,
+                        table_clock.clone(),
+                    )?),
                     None => None,
                 };
                 function.update_range = Some(UpdateRangeView {
-                    uses_now,
                     has_add: !add.is_empty(),
-                    patch_var: if add.is_empty() { "patch" } else { "docPatch" }.into(),
                     then_step: String::new(),
                     index_query,
                     patch_helper: patch_helper_name(table),
@@ -588,6 +668,9 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                             document_field: add.document_field.wire.clone(),
                         })
                         .collect(),
+                    clock: table_clock.clone(),
+                    limit: limit.wire.clone(),
+                    doc_type: doc_type(table),
                     returns_documents,
                     results_type,
                     decrement_parent,
@@ -596,14 +679,15 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
             Access::DeleteOne { index, eq } => {
                 uses_mutation_ctx = true;
                 function.delete_one = Some(DeleteOneView {
-                    index_query: lookup(table, index, eq, None, None, "args", true, BODY),
+                    index_query: lookup(table, index, eq, "args", true, BODY),
                 });
             }
             Access::DeleteAll => {
                 uses_mutation_ctx = true;
                 let constant = max_limit_constant(operation);
                 limit_imports.push(constant.clone());
-                file.uses_check_limit = true;
+                push_unique(&mut budget_imports, "checkLimit".into());
+                push_unique(&mut budget_imports, "upTo".into());
                 function.checks.push(statement(Expr::call(
                     "checkLimit",
                     vec![
@@ -612,11 +696,15 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
                         Expr::atom(constant),
                     ],
                 )));
+                function.budget = budget("documents");
                 function.delete_all = Some(DeleteAllView {
                     table_wire: table.wire_name.clone(),
                     limit_arg: DELETE_ALL_LIMIT_ARG.into(),
                 });
             }
+        }
+        if function.budget.is_some() {
+            push_unique(&mut budget_imports, "Budget".into());
         }
         file.functions.push(function);
     }
@@ -632,6 +720,11 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
         if has_unset {
             type_imports.push(table.unset_type.clone());
         }
+        let clock = clock::table_constant(table);
+        if let Some(constant) = &clock {
+            push_unique(&mut clock_imports, "applyServerTime".into());
+            push_unique(&mut clock_imports, constant.clone());
+        }
         file.patch_helpers.push(PatchHelper {
             function: patch_helper_name(table),
             table_type: table.rust_name.clone(),
@@ -639,6 +732,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
             unset_type: has_unset.then(|| table.unset_type.clone()),
             unset_field: UNSET_FIELD.into(),
             table_wire: table.wire_name.clone(),
+            clock,
         });
     }
     for (rust_name, index_name) in &unique {
@@ -659,15 +753,68 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
     if uses_mutation_ctx {
         server_specifiers.push("type MutationCtx".into());
     }
-    limit_imports.sort();
-    limit_imports.dedup();
-    file.imports = vec![
-        render_import(&["ConvexError".to_owned()], "convex/values", false),
-        render_import(&server_specifiers, "./_generated/server", false),
-        render_import(&limit_imports, "./limits", false),
-        render_import(&validator_specifiers, "./validators", false),
-    ];
+    for list in [
+        &mut limit_imports,
+        &mut budget_imports,
+        &mut check_imports,
+        &mut clock_imports,
+    ] {
+        list.sort();
+        list.dedup();
+    }
+    let mut imports = vec![render_import(
+        &["ConvexError".to_owned()],
+        "convex/values",
+        false,
+    )];
+    if uses_doc_type {
+        imports.push(render_import(
+            &["Doc".to_owned()],
+            "./_generated/dataModel",
+            true,
+        ));
+    }
+    imports.push(render_import(
+        &server_specifiers,
+        "./_generated/server",
+        false,
+    ));
+    for (specifiers, module) in [
+        (&budget_imports, "./budget"),
+        (&check_imports, "./checks"),
+        (&clock_imports, "./clock"),
+        (&limit_imports, "./limits"),
+    ] {
+        if !specifiers.is_empty() {
+            imports.push(render_import(specifiers, module, false));
+        }
+    }
+    imports.push(render_import(
+        &validator_specifiers,
+        "./validators",
+        false,
+    ));
+    file.imports = imports;
     Ok(file)
+}
+
+/// `Doc<'table'>`.
+fn doc_type(table: &Table) -> String {
+    format!("Doc<{}>", quote(&table.wire_name))
+}
+
+/// The field that names a document in a refusal: the first field indexed alone that is a
+/// required string (`executionId`).
+fn document_key(table: &Table) -> Option<String> {
+    table.indexes.iter().find_map(|index| match index.fields.as_slice() {
+        [name] => table
+            .fields
+            .iter()
+            .find(|field| field.name == *name)
+            .filter(|field| field.ty == TypeRef::String && !field.optional)
+            .map(|field| field.name.wire.clone()),
+        _ => None,
+    })
 }
 
 fn push_unique(list: &mut Vec<String>, value: String) {
@@ -679,26 +826,6 @@ fn push_unique(list: &mut Vec<String>, value: String) {
 /// A statement laid out at the handler body's indentation.
 fn statement(expr: Expr) -> String {
     expr.render(BODY, BODY, 0)
-}
-
-fn integer_range(kind: IntegerKind) -> (String, String) {
-    let (min, max): (i128, i128) = match kind {
-        IntegerKind::U8 => (0, u8::MAX.into()),
-        IntegerKind::U16 => (0, u16::MAX.into()),
-        IntegerKind::U32 => (0, u32::MAX.into()),
-        IntegerKind::I8 => (i8::MIN.into(), i8::MAX.into()),
-        IntegerKind::I16 => (i16::MIN.into(), i16::MAX.into()),
-        IntegerKind::I32 => (i32::MIN.into(), i32::MAX.into()),
-        // Wider integers travel as float64: only the safe range is exact.
-        IntegerKind::U64 => return ("0".into(), "Number.MAX_SAFE_INTEGER".into()),
-        IntegerKind::I64 => {
-            return (
-                "Number.MIN_SAFE_INTEGER".into(),
-                "Number.MAX_SAFE_INTEGER".into(),
-            )
-        }
-    };
-    (min.to_string(), max.to_string())
 }
 
 fn patch_helper_name(table: &Table) -> String {
@@ -845,29 +972,21 @@ fn range_steps(
     steps
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An index lookup: the first match, or every match in index order (streamed, so that the
+/// call counts each document as it reads it).
 fn lookup(
     table: &Table,
     index: &str,
     eq: &[Bound],
-    lower: Option<&Bound>,
-    upper: Option<&Bound>,
     source: &str,
     first: bool,
     indent: usize,
 ) -> String {
-    // Reading every match takes one document more than the call may still read, so that an
-    // oversized result is refused by `checkReadBudget` with a clear error before Convex's own
-    // limit (32,000 documents scanned) would end the transaction.
-    let tail = if first {
-        "first()"
-    } else {
-        "take(DOCUMENT_READ_BUDGET - read + 1)"
-    };
+    let tail = if first { "first()" } else { "order('asc')" };
     render_index_query(
         &table.wire_name,
         index,
-        &range_steps(eq, lower, upper, source),
+        &range_steps(eq, None, None, source),
         &QueryTail(vec![tail.into()]),
         indent,
     )
@@ -877,6 +996,7 @@ fn decrement_parent(
     table: &Table,
     step: &AfterUpdate,
     update_arg: &str,
+    clock: Option<String>,
 ) -> Result<DecrementParentView, Error> {
     let AfterUpdate::DecrementParentActiveChildrenCount {
         parent_execution_id,
@@ -907,8 +1027,10 @@ fn decrement_parent(
             parent_index,
             &steps,
             &QueryTail(vec!["first()".into()]),
-            BODY + 2,
+            BODY + 4,
         ),
         required_updates,
+        table_type: table.rust_name.clone(),
+        clock,
     })
 }

@@ -2,6 +2,8 @@
 //! expressions, index lookups, layout decisions), so that the templates hold no logic beyond
 //! `{{#each}}` and `{{#if}}`.
 
+pub mod checks;
+pub mod clock;
 pub mod docs;
 pub mod functions;
 pub mod public_api;
@@ -219,7 +221,14 @@ pub fn component_generated_api(component: &Component) -> GeneratedApiFile {
     let _ = component;
     GeneratedApiFile {
         // The component's modules: every file next to lib.ts but the schema and the config.
-        modules: vec!["lib".into(), "limits".into(), "validators".into()],
+        modules: vec![
+            "budget".into(),
+            "checks".into(),
+            "clock".into(),
+            "lib".into(),
+            "limits".into(),
+            "validators".into(),
+        ],
         components: Vec::new(),
     }
 }

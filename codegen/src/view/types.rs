@@ -85,6 +85,8 @@ impl<'a> Types<'a> {
                     wire: field.name.wire.clone(),
                     ty: TypeRef::Bool,
                     optional: true,
+                    min: None,
+                    max: None,
                 })
                 .collect(),
             NamedType::Update(table) => {
@@ -94,9 +96,8 @@ impl<'a> Types<'a> {
                     .iter()
                     .filter(|field| field.update != UpdateMode::Immutable)
                     .map(|field| FieldShape {
-                        wire: field.name.wire.clone(),
-                        ty: field.ty.clone(),
                         optional: field.update != UpdateMode::Required,
+                        ..FieldShape::from_field(field)
                     })
                     .collect();
                 if table_def
@@ -110,6 +111,8 @@ impl<'a> Types<'a> {
                             table: table.to_owned(),
                         },
                         optional: true,
+                        min: None,
+                        max: None,
                     });
                 }
                 fields
@@ -120,9 +123,8 @@ impl<'a> Types<'a> {
                 .iter()
                 .filter(|field| field.filter)
                 .map(|field| FieldShape {
-                    wire: field.name.wire.clone(),
-                    ty: field.ty.clone(),
                     optional: true,
+                    ..FieldShape::from_field(field)
                 })
                 .collect(),
         })
@@ -259,6 +261,9 @@ pub struct FieldShape {
     pub wire: String,
     pub ty: TypeRef,
     pub optional: bool,
+    /// Declared bounds of an integer field.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
 }
 
 impl FieldShape {
@@ -267,6 +272,8 @@ impl FieldShape {
             wire: field.name.wire.clone(),
             ty: field.ty.clone(),
             optional: field.optional,
+            min: field.min,
+            max: field.max,
         }
     }
 }

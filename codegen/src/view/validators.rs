@@ -136,7 +136,7 @@ pub fn build(component: &Component) -> Result<ValidatorsFile, Error> {
 
 /// Unions, objects and table-derived types, each after the types it mentions (declaration
 /// order otherwise), so that every `const` is defined before it is used.
-fn named_types_in_order(component: &Component) -> Result<Vec<NamedType<'_>>, Error> {
+pub fn named_types_in_order(component: &Component) -> Result<Vec<NamedType<'_>>, Error> {
     let mut candidates: Vec<NamedType> = Vec::new();
     candidates.extend(
         component

@@ -8,6 +8,9 @@
  * @module
  */
 
+import type * as budget from '../budget.js'
+import type * as checks from '../checks.js'
+import type * as clock from '../clock.js'
 import type * as lib from '../lib.js'
 import type * as limits from '../limits.js'
 import type * as validators from '../validators.js'
@@ -16,6 +19,9 @@ import type { ApiFromModules, FilterApi, FunctionReference } from 'convex/server
 import { anyApi, componentsGeneric } from 'convex/server'
 
 const fullApi: ApiFromModules<{
+  budget: typeof budget
+  checks: typeof checks
+  clock: typeof clock
   lib: typeof lib
   limits: typeof limits
   validators: typeof validators

@@ -11,11 +11,19 @@ use crate::errors::Errors;
 use crate::meta::{self, Entry, Value};
 use crate::model::{
     Access, AddAssign, AfterUpdate, Bound, BoundValue, Component, EachRef, Field, FunctionKind,
-    Index, InsertChildren, Literal, Name, Operation, RangeReturns, Table, TypeRef,
+    Index, InsertChildren, Literal, Name, Operation, RangeReturns, RetrySafety, Table, TypeRef,
 };
 use crate::names;
 
-const OPERATION_KEYS: &[&str] = &["name", "kind", "returns", "test_only", "method", "table"];
+const OPERATION_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "returns",
+    "test_only",
+    "method",
+    "table",
+    "retry",
+];
 const KINDS: &[&str] = &["query", "mutation", "action"];
 const PATTERNS: &[&str] = &[
     "insert",
@@ -54,6 +62,7 @@ pub fn resolve_operation(
     let mut test_only = false;
     let mut method = None;
     let mut table_name = None;
+    let mut retry = None;
     for entry in &entries {
         match entry.name().as_str() {
             "name" => name = meta::string_value(entry, errors),
@@ -81,6 +90,25 @@ pub fn resolve_operation(
             "test_only" => test_only = meta::expect_flag(entry, errors),
             "method" => method = meta::string_value(entry, errors),
             "table" => table_name = meta::string_value(entry, errors),
+            "retry" => {
+                retry = meta::string_value(entry, errors).and_then(|(value, span)| {
+                    let safety = RetrySafety::from_name(&value);
+                    if safety.is_none() {
+                        let names: Vec<String> = RetrySafety::ALL
+                            .iter()
+                            .map(|safety| format!("\"{}\"", safety.as_str()))
+                            .collect();
+                        errors.error(
+                            span,
+                            format!(
+                                "unknown retry safety `{value}`; expected one of: {}",
+                                names.join(", ")
+                            ),
+                        );
+                    }
+                    safety.map(|safety| (safety, span))
+                })
+            }
             _ => meta::unknown_key(entry, "`operation(...)`", OPERATION_KEYS, errors),
         }
     }
@@ -211,6 +239,21 @@ pub fn resolve_operation(
             "a query cannot write: declare this operation as a mutation or an action",
         );
     }
+    let retry = match retry {
+        Some((safety, span)) if kind == FunctionKind::Query && safety != RetrySafety::Idempotent => {
+            errors.error(
+                span,
+                format!(
+                    "a query never writes, so re-sending it is always safe: its retry is \
+                     \"idempotent\", not \"{}\"",
+                    safety.as_str()
+                ),
+            );
+            RetrySafety::Idempotent
+        }
+        Some((safety, _)) => safety,
+        None => RetrySafety::default_for(kind),
+    };
 
     Some(Operation {
         name,
@@ -221,6 +264,7 @@ pub fn resolve_operation(
         args,
         returns,
         test_only,
+        retry,
         table: table.rust_name.clone(),
         access,
     })

@@ -11,7 +11,8 @@ use super::types::{Named, TypeNames};
 use crate::errors::Errors;
 use crate::meta::{self, Entry, Value};
 use crate::model::{
-    Component, Field, Index, Name, ObjectDef, Table, TypeRef, UnionDef, UpdateMode, Variant,
+    Component, Field, Index, IntegerKind, Name, ObjectDef, ServerTime, Table, TypeRef, UnionDef,
+    UpdateMode, Variant,
 };
 use crate::names;
 
@@ -25,8 +26,10 @@ const ROLES: &str = "`#[convex(object)]`, `#[convex(union)]`, `#[convex(table = 
 `#[convex(operation(...))]`";
 const TABLE_KEYS: &[&str] = &["table", "index"];
 const INDEX_KEYS: &[&str] = &["name", "fields"];
-const TABLE_FIELD_KEYS: &[&str] = &["rename", "update", "filter"];
-const FIELD_KEYS: &[&str] = &["rename"];
+const TABLE_FIELD_KEYS: &[&str] = &["rename", "update", "filter", "server_time", "min", "max"];
+const OBJECT_FIELD_KEYS: &[&str] = &["rename", "min", "max"];
+const ARGUMENT_KEYS: &[&str] = &["rename", "server_time", "min", "max"];
+const VARIANT_KEYS: &[&str] = &["rename"];
 const UPDATE_MODES: &[&str] = &["unset", "required"];
 
 pub struct Declared<'a> {
@@ -326,7 +329,7 @@ fn resolve_union(item: &ItemEnum, errors: &mut Errors) -> UnionDef {
                         wire = value;
                     }
                 }
-                _ => meta::unknown_key(&entry, "a variant's attributes", FIELD_KEYS, errors),
+                _ => meta::unknown_key(&entry, "a variant's attributes", VARIANT_KEYS, errors),
             }
         }
         if variants.iter().any(|other| other.name.wire == wire) {
@@ -375,12 +378,17 @@ pub fn resolve_fields(
         let mut update = UpdateMode::Immutable;
         let mut update_span = None;
         let mut filter = false;
-        let valid_keys = if owner == FieldOwner::Table {
-            TABLE_FIELD_KEYS
-        } else {
-            FIELD_KEYS
+        let mut server_time = None;
+        let mut min = None;
+        let mut max = None;
+        let valid_keys = match owner {
+            FieldOwner::Table => TABLE_FIELD_KEYS,
+            FieldOwner::Object => OBJECT_FIELD_KEYS,
+            FieldOwner::Operation => ARGUMENT_KEYS,
         };
-        for entry in meta::convex_entries(&field.attrs, errors) {
+        let entries = meta::convex_entries(&field.attrs, errors);
+        meta::check_unique_keys(&entries, "a field's attributes", errors);
+        for entry in entries {
             match (entry.name().as_str(), owner) {
                 ("rename", _) => {
                     if let Some((value, _)) = meta::string_value(&entry, errors) {
@@ -392,6 +400,11 @@ pub fn resolve_fields(
                     update = update_mode(&entry, errors);
                 }
                 ("filter", FieldOwner::Table) => filter = meta::expect_flag(&entry, errors),
+                ("server_time", FieldOwner::Table | FieldOwner::Operation) => {
+                    server_time = server_time_of(&entry, owner, errors);
+                }
+                ("min", _) => min = meta::integer_value(&entry, errors),
+                ("max", _) => max = meta::integer_value(&entry, errors),
                 _ => meta::unknown_key(&entry, "a field's attributes", valid_keys, errors),
             }
         }
@@ -412,6 +425,20 @@ pub fn resolve_fields(
                 _ => {}
             }
         }
+        let server_time = server_time.and_then(|(rule, span)| {
+            let is_time = ty == (TypeRef::Integer { rust: IntegerKind::U64 });
+            if !is_time {
+                errors.error(
+                    span,
+                    format!(
+                        "`server_time` applies to times in epoch milliseconds: `{rust}` must be \
+                         `u64` or `Option<u64>`"
+                    ),
+                );
+            }
+            is_time.then_some(rule)
+        });
+        let (min, max) = integer_bounds(&ty, &rust, min, max, errors);
         fields.push(Field {
             name: Name { rust, wire },
             doc: meta::doc_of(&field.attrs),
@@ -419,9 +446,99 @@ pub fn resolve_fields(
             optional,
             update,
             filter,
+            server_time,
+            min,
+            max,
         });
     }
     fields
+}
+
+/// `server_time = "..."`: the rule, where it may stand (stored fields take `now`,
+/// `at_least_now` or `expiry`; arguments `now` or `at_most_now`).
+fn server_time_of(
+    entry: &Entry,
+    owner: FieldOwner,
+    errors: &mut Errors,
+) -> Option<(ServerTime, Span)> {
+    let (value, span) = meta::string_value(entry, errors)?;
+    let Some(rule) = ServerTime::from_name(&value) else {
+        let names: Vec<String> = ServerTime::ALL
+            .iter()
+            .map(|rule| format!("\"{}\"", rule.as_str()))
+            .collect();
+        errors.error(
+            span,
+            format!(
+                "unknown server time `{value}`; expected one of: {}",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    let problem = match (owner, rule) {
+        (FieldOwner::Table, ServerTime::AtMostNow) => Some(
+            "`at_most_now` lowers an argument bound (e.g. `start_at_less_than`) to the server's \
+             time; a table field takes `now`, `at_least_now` or `expiry`",
+        ),
+        (FieldOwner::Operation, ServerTime::AtLeastNow | ServerTime::Expiry) => Some(
+            "`at_least_now` and `expiry` apply to stored fields; an argument takes `now` or \
+             `at_most_now`",
+        ),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        errors.error(span, problem);
+        return None;
+    }
+    Some((rule, span))
+}
+
+/// Declared `min`/`max`: integer fields only, within the type's wire range, `min <= max`.
+fn integer_bounds(
+    ty: &TypeRef,
+    rust: &str,
+    min: Option<(i64, Span)>,
+    max: Option<(i64, Span)>,
+    errors: &mut Errors,
+) -> (Option<i64>, Option<i64>) {
+    let TypeRef::Integer { rust: kind } = ty else {
+        for (_, span) in min.iter().chain(max.iter()) {
+            errors.error(
+                *span,
+                format!("`min` and `max` bound integer fields; `{rust}` is not an integer"),
+            );
+        }
+        return (None, None);
+    };
+    let (low, high) = kind.wire_range();
+    let mut in_range = |bound: Option<(i64, Span)>| {
+        bound.and_then(|(value, span)| {
+            if (low..=high).contains(&value) {
+                Some(value)
+            } else {
+                errors.error(
+                    span,
+                    format!(
+                        "{value} is outside the values of `{}` on the wire ({low}..={high})",
+                        kind.rust_name()
+                    ),
+                );
+                None
+            }
+        })
+    };
+    let (min_value, max_value) = (in_range(min), in_range(max));
+    if let (Some(min_value), Some(max_value), Some((_, span))) = (min_value, max_value, max) {
+        if min_value > max_value {
+            errors.error(
+                span,
+                format!("`max = {max_value}` is below `min = {min_value}`"),
+            );
+            return (None, None);
+        }
+    }
+    (min_value, max_value)
 }
 
 fn update_mode(entry: &Entry, errors: &mut Errors) -> UpdateMode {

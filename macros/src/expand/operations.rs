@@ -2,10 +2,12 @@
 //! component: the operation names and the budget the limits were computed against.
 
 use durable_execution_storage_convex_ir::limits::{
-    ARGS_BYTES_BUDGET, MAX_ARRAY_LEN, QUERY_BUDGET, WRITE_BUDGET,
+    ARGS_BYTES_BUDGET, DOCUMENT_BYTES_MAX, MAX_ARRAY_LEN, QUERY_BUDGET, READ_BYTES_BUDGET,
+    RETURN_BYTES_BUDGET, WRITE_BUDGET, WRITE_BYTES_BUDGET,
 };
 use durable_execution_storage_convex_ir::{
-    operation_limits, Component, FunctionKind, Operation, OperationLimits,
+    operation_limits, Component, FunctionKind, Operation, OperationLimits, RetrySafety,
+    EXPIRY_GRACE_MS,
 };
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -37,6 +39,7 @@ pub fn operation_items(component: &Component, operation: &Operation) -> TokenStr
     let runtime = paths::runtime();
     let name = &operation.name;
     let kind = function_kind(operation.kind);
+    let retry = retry_safety(operation.retry);
     let test_only = operation.test_only;
     let limits = limits_literal(&operation_limits(operation));
     quote! {
@@ -48,6 +51,7 @@ pub fn operation_items(component: &Component, operation: &Operation) -> TokenStr
         impl #runtime::ConvexOperation for #args_type {
             const NAME: &'static str = #name;
             const KIND: #runtime::FunctionKind = #kind;
+            const RETRY_SAFETY: #runtime::RetrySafety = #retry;
             const TEST_ONLY: bool = #test_only;
             const LIMITS: #runtime::OperationLimits = #limits;
             type Response = #response;
@@ -61,6 +65,15 @@ fn function_kind(kind: FunctionKind) -> TokenStream {
         FunctionKind::Query => quote!(#runtime::FunctionKind::Query),
         FunctionKind::Mutation => quote!(#runtime::FunctionKind::Mutation),
         FunctionKind::Action => quote!(#runtime::FunctionKind::Action),
+    }
+}
+
+fn retry_safety(safety: RetrySafety) -> TokenStream {
+    let runtime = paths::runtime();
+    match safety {
+        RetrySafety::Idempotent => quote!(#runtime::RetrySafety::Idempotent),
+        RetrySafety::VerifyDuplicates => quote!(#runtime::RetrySafety::VerifyDuplicates),
+        RetrySafety::OnlyUnsent => quote!(#runtime::RetrySafety::OnlyUnsent),
     }
 }
 
@@ -120,6 +133,21 @@ pub fn component_constants(component: &Component) -> TokenStream {
                 array_len: #MAX_ARRAY_LEN,
                 args_bytes: #ARGS_BYTES_BUDGET,
             };
+
+            /// Convex's limit on one document, as Convex measures it (system fields included):
+            /// the server refuses to write a larger one (`LIMIT_EXCEEDED`, `documentSize`).
+            pub const DOCUMENT_BYTES_MAX: u32 = #DOCUMENT_BYTES_MAX;
+
+            /// Bytes one call may read, write and return on the server (a little under
+            /// Convex's 16 MiB each); over them the call is refused with how many of its
+            /// leading requests (or documents) fit.
+            pub const READ_BYTES_BUDGET: u32 = #READ_BYTES_BUDGET;
+            pub const WRITE_BYTES_BUDGET: u32 = #WRITE_BYTES_BUDGET;
+            pub const RETURN_BYTES_BUDGET: u32 = #RETURN_BYTES_BUDGET;
+
+            /// An expiry time written earlier than the server's time becomes the server's
+            /// time plus this grace, in milliseconds.
+            pub const EXPIRY_GRACE_MS: u64 = #EXPIRY_GRACE_MS;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Rust types and serde attributes of IR types and fields.
 
-use durable_execution_storage_convex_ir::{Component, Field, TypeRef};
+use durable_execution_storage_convex_ir::{Component, Field, ServerTime, TypeRef};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -112,7 +112,7 @@ pub fn struct_field(
     ty: &TypeRef,
     presence: Presence,
 ) -> TokenStream {
-    let doc = doc_attrs(&field.doc);
+    let doc = doc_attrs(&field_doc(field));
     let name = format_ident!("{}", field.name.rust);
     let wire = &field.name.wire;
     let rust = rust_type(component, ty);
@@ -143,6 +143,41 @@ pub fn struct_field(
             }
         }
     }
+}
+
+/// A field's doc comment, with what the server does to its value (server time, bounds).
+fn field_doc(field: &Field) -> String {
+    let mut notes = Vec::new();
+    if let Some(rule) = field.server_time {
+        notes.push(match rule {
+            ServerTime::Now => {
+                "Server time: the server uses its own time (`now`), whatever is sent.".to_owned()
+            }
+            ServerTime::AtLeastNow => {
+                "Server time: raised to the server's time when earlier.".to_owned()
+            }
+            ServerTime::Expiry => "Server time: when earlier than the server's time, the \
+                                   server's time plus `limits::EXPIRY_GRACE_MS`."
+                .to_owned(),
+            ServerTime::AtMostNow => {
+                "Server time: lowered to the server's time when later.".to_owned()
+            }
+        });
+    }
+    match (field.min, field.max) {
+        (Some(min), Some(max)) => notes.push(format!("The server refuses values outside {min}..={max}.")),
+        (Some(min), None) => notes.push(format!("The server refuses values below {min}.")),
+        (None, Some(max)) => notes.push(format!("The server refuses values above {max}.")),
+        (None, None) => {}
+    }
+    let mut doc = field.doc.clone();
+    for note in notes {
+        if !doc.is_empty() {
+            doc.push_str("\n\n");
+        }
+        doc.push_str(&note);
+    }
+    doc
 }
 
 /// A declared field as declared: `Option<T>` when optional.

@@ -553,7 +553,11 @@ async fn clients_share_executions_and_keep_their_own_options() {
         .await
         .expect("insert");
     assert_eq!(second.len(), 1);
-    first.delete_all().await.expect("no-op outside test mode");
+    let refused = first.delete_all().await.expect_err("outside test mode");
+    assert!(
+        matches!(refused, StorageError::TestModeRequired { .. }),
+        "{refused}"
+    );
     assert_eq!(second.len(), 1);
     second.delete_all().await.expect("delete");
     assert!(first.is_empty());

@@ -55,9 +55,11 @@ pub fn now_millis() -> u64 {
 ///   promise cancellation, parent decrement) visit each owned shard in ascending order with the
 ///   full `limit` each (the decrement: `limit` split across the owned shards, rounding up) and
 ///   concatenate (the Convex storage sends the per-shard calls concurrently, so their
-///   transactions may commit in another order: a decrement whose child and parent sit in two
-///   owned shards may then select differently, which the differential test allows for); the expiry operations and every lookup by id span all shards; `delete_by_id`
-///   and `delete_all` do nothing without `enable_test_mode`. `max_items_per_call` is
+///   transactions may commit in another order, each with its own `now`: a decrement whose
+///   child and parent sit in two owned shards may then select differently, which the
+///   differential test allows for); the expiry operations and every lookup by id span all
+///   shards; `delete_by_id` and `delete_all` fail with [`StorageError::TestModeRequired`]
+///   (deleting nothing) without `enable_test_mode`. `max_items_per_call` is
 ///   accepted and has no effect: there are no calls to split, every request is one
 ///   transaction.
 /// - **Order** is the Convex index order: ascending index key, ties by insertion order (what
@@ -161,7 +163,7 @@ impl InMemoryTaskExecutionsStorage {
         &self.options.shards
     }
 
-    /// Whether `delete_by_id` and `delete_all` do anything.
+    /// Whether `delete_by_id` and `delete_all` are allowed.
     pub fn is_test_mode_enabled(&self) -> bool {
         self.options.enable_test_mode
     }
@@ -918,7 +920,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
 
     async fn delete_by_id(&self, execution_id: &str) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Ok(());
+            return Err(test_mode_off("deleteById"));
         }
         let mut state = self.lock();
         if let Some(key) = state.by_execution_id.remove(execution_id) {
@@ -933,7 +935,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
 
     async fn delete_all(&self) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Ok(());
+            return Err(test_mode_off("deleteAll"));
         }
         let mut state = self.lock();
         // Keys keep increasing, as Convex's creation times do after a deletion.
@@ -941,6 +943,16 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         state.by_execution_id.clear();
         state.by_sleeping_task_unique_id.clear();
         Ok(())
+    }
+}
+
+/// The refusal of a deletion without `enable_test_mode`, as the Convex storage makes it.
+fn test_mode_off(function: &str) -> StorageError {
+    StorageError::TestModeRequired {
+        function: function.to_owned(),
+        message: "the storage's enable_test_mode is off, so nothing was deleted \
+                  (ConvexStorageOptions::with_test_mode(true))"
+            .to_owned(),
     }
 }
 

@@ -1,4 +1,6 @@
-//! `deleteById`, `deleteAll`: only in test mode.
+//! `deleteById`, `deleteAll`: only in test mode; without it, refused with
+//! [`StorageError::TestModeRequired`](crate::storage::StorageError::TestModeRequired) and
+//! nothing deleted.
 
 use crate::conformance::support::*;
 use crate::conformance::{Case, StorageFactory};
@@ -8,17 +10,14 @@ use super::case;
 pub fn cases() -> Vec<Case> {
     vec![
         case!("deleteById/deletes_in_test_mode", delete_by_id),
-        case!(
-            "deleteById/does_nothing_without_test_mode",
-            delete_by_id_off
-        ),
+        case!("deleteById/refused_without_test_mode", delete_by_id_off),
         case!("deleteById/not_found_is_ok", delete_by_id_missing),
         case!(
             "deleteById/frees_the_ids_for_a_new_insert",
             delete_by_id_frees_ids
         ),
         case!("deleteAll/deletes_every_shard_in_test_mode", delete_all),
-        case!("deleteAll/does_nothing_without_test_mode", delete_all_off),
+        case!("deleteAll/refused_without_test_mode", delete_all_off),
         case!("deleteAll/empty_storage_is_ok", delete_all_empty),
     ]
 }
@@ -48,7 +47,7 @@ async fn delete_by_id(f: &dyn StorageFactory) -> CaseResult {
 async fn delete_by_id_off(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let a = insert(f, &*s, &[&execution("a", past())]).await?;
-    s.delete_by_id("a").await?;
+    ensure_test_mode_required(s.delete_by_id("a").await)?;
     ensure_untouched(&*s, &a.iter().collect::<Vec<_>>()).await
 }
 
@@ -100,7 +99,7 @@ async fn delete_all(f: &dyn StorageFactory) -> CaseResult {
 async fn delete_all_off(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let a = insert(f, &*s, &[&execution("a", past())]).await?;
-    s.delete_all().await?;
+    ensure_test_mode_required(s.delete_all().await)?;
     ensure_untouched(&*s, &a.iter().collect::<Vec<_>>()).await
 }
 
@@ -110,4 +109,17 @@ async fn delete_all_empty(f: &dyn StorageFactory) -> CaseResult {
     s.delete_all().await?;
     ensure_eq!(get(&*s, "a").await?, None, "lookup after deleteAll");
     Ok(())
+}
+
+/// Fails unless `result` is a `TestModeRequired` refusal.
+fn ensure_test_mode_required(result: Result<(), crate::storage::StorageError>) -> CaseResult {
+    match result {
+        Err(crate::storage::StorageError::TestModeRequired { .. }) => Ok(()),
+        Err(error) => Err(Failure::new(format!(
+            "expected TestModeRequired, got {error}"
+        ))),
+        Ok(()) => Err(Failure::new(
+            "expected TestModeRequired, the deletion without test mode succeeded",
+        )),
+    }
 }

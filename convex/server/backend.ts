@@ -10,10 +10,13 @@ import { join, relative, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { inspect } from 'node:util'
-import { convexTest } from 'convex-test'
+import * as convexTestModule from 'convex-test'
 import { defineSchema, makeFunctionReference } from 'convex/server'
 import type { SchemaDefinition, GenericSchema } from 'convex/server'
 import type { Value } from 'convex/values'
+import { enforceDocumentLimit } from './documentLimit.ts'
+
+const { convexTest } = convexTestModule
 
 export type FunctionKind = 'query' | 'mutation' | 'action'
 
@@ -26,6 +29,8 @@ export type BackendOptions = {
   transactionLimits: boolean
   /** Hide error messages like a production deployment does. */
   redactErrors: boolean
+  /** Refuse documents over 1 MiB like a deployment (default true). */
+  documentLimit?: boolean
 }
 
 export type Outcome =
@@ -164,6 +169,9 @@ export function isInstanceId(id: string): boolean {
 
 export async function createBackend(options: BackendOptions, echoLogs = false): Promise<Backend> {
   captureConsole(echoLogs)
+  if (options.documentLimit !== false) {
+    enforceDocumentLimit((convexTestModule as Record<string, unknown>).__DatabaseFake)
+  }
   // Load every module and schema once, at start: a broken module fails the
   // start, not a call, and each instance reuses them (convex-test keeps its
   // state per `convexTest()` call, so instances share nothing else).

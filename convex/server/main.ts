@@ -15,8 +15,6 @@
 import { register } from 'node:module'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { createBackend } from './backend.ts'
-import { createHttpServer } from './http.ts'
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -117,6 +115,9 @@ async function main(): Promise<void> {
       fallbackParentURL: pathToFileURL(resolve(packageDir, 'package.json')).href,
     },
   })
+  // Loaded after the hooks are registered, so that they apply to convex-test.
+  const { createBackend } = await import('./backend.ts')
+  const { createHttpServer } = await import('./http.ts')
 
   const backend = await createBackend(options, options.verbose)
   const server = createHttpServer(backend, options.verbose)

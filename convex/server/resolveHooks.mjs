@@ -2,6 +2,10 @@
 // `module.register` by main.ts). Plain JavaScript because hooks run in a
 // separate loader thread, before any TypeScript support is guaranteed there.
 //
+// One load hook also exposes convex-test's private in-memory database class
+// (as the export `__DatabaseFake`), so that the server can refuse documents
+// over Convex's 1 MiB limit as a deployment does (server/documentLimit.ts).
+//
 // Why they exist: the component lives outside this package
 // (../generated/component), where there is no package.json and no
 // node_modules. Without help, Node would (1) fail to resolve `convex/server`
@@ -36,4 +40,14 @@ export async function resolve(specifier, context, nextResolve) {
     return { ...result, url, format: 'module' }
   }
   return result
+}
+
+const CONVEX_TEST_ENTRY = /\/node_modules\/convex-test\/dist\/index\.js$/
+
+export async function load(url, context, nextLoad) {
+  const result = await nextLoad(url, context)
+  if (!CONVEX_TEST_ENTRY.test(url) || result.source === undefined) return result
+  const source =
+    typeof result.source === 'string' ? result.source : new TextDecoder().decode(result.source)
+  return { ...result, source: `${source}\nexport { DatabaseFake as __DatabaseFake }\n` }
 }

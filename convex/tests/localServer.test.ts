@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { getConvexSize, type Value } from 'convex/values'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url))
@@ -304,6 +305,57 @@ describe('instances: /instance/<id>/... has its own database', () => {
 
   test('GET /instance/<id>/version answers too', async () => {
     expect((await fetch(`${server.url}/instance/a/version`)).status).toBe(200)
+  })
+})
+
+describe('documents over 1 MiB are refused, as a deployment refuses them', () => {
+  // convex-test alone stores any size (a 2 MB document was measured stored); a deployment
+  // refuses a document whose size (getConvexSize, system fields included) is over 1 MiB.
+  const MIB = 1024 * 1024
+  const prefix = '/instance/document-size'
+  const call = (kind: string, path: string, args: Record<string, unknown>) =>
+    post(kind, { path, args }, 'application/json', prefix)
+  const notes = async (): Promise<Array<{ _id: string; text: string }>> =>
+    (await call('query', 'notes:list', {})).body.value
+  const expectTooLarge = (answer: { status: number; body: any }) => {
+    expect(answer.status).toBe(560)
+    expect(answer.body.errorMessage).toMatch(/Value is too large \(.* > maximum size 1 MiB\)/)
+  }
+
+  test('insert: a document of exactly 1 MiB is stored, one byte more is refused', async () => {
+    expect((await call('mutation', 'notes:add', { text: 'probe' })).status).toBe(200)
+    const probe = (await notes()).find((note) => note.text === 'probe')!
+    // What a note costs besides its text, as Convex sizes it.
+    const overhead = getConvexSize(probe as unknown as Value) - 'probe'.length
+    const exact = 'x'.repeat(MIB - overhead)
+    expect(await call('mutation', 'notes:add', { text: exact })).toMatchObject({ status: 200 })
+    const stored = (await notes()).find((note) => note.text.length === exact.length)!
+    expect(getConvexSize(stored as unknown as Value)).toBe(MIB)
+    expectTooLarge(await call('mutation', 'notes:add', { text: `${exact}y` }))
+    expectTooLarge(await call('mutation', 'notes:add', { text: 'z'.repeat(2_000_000) }))
+    expect((await notes()).map((note) => note.text.length).sort((a, b) => a - b)).toEqual([
+      'probe'.length,
+      exact.length,
+    ])
+  })
+
+  test('patch and replace: refused when the document would pass 1 MiB, and nothing changes', async () => {
+    const text = 'p'.repeat(900 * 1024)
+    expect((await call('mutation', 'notes:add', { text })).status).toBe(200)
+    const note = (await notes()).find((candidate) => candidate.text === text)!
+    expectTooLarge(
+      await call('mutation', 'notes:append', { id: note._id, more: 'q'.repeat(200 * 1024) }),
+    )
+    expectTooLarge(
+      await call('mutation', 'notes:replace', { id: note._id, text: 'r'.repeat(MIB + 1) }),
+    )
+    expect((await notes()).find((candidate) => candidate._id === note._id)!.text).toBe(text)
+    // Within the limit, both still work.
+    expect((await call('mutation', 'notes:append', { id: note._id, more: 'q' })).status).toBe(200)
+    expect((await call('mutation', 'notes:replace', { id: note._id, text: 'short' })).status).toBe(
+      200,
+    )
+    expect((await notes()).find((candidate) => candidate._id === note._id)!.text).toBe('short')
   })
 })
 

@@ -2,18 +2,23 @@
 // updateManyByParentExecutionIdAndIsFinished and
 // updateAndDecrementParentACCByIsFinishedAndCloseStatus. Children are created the way the
 // engine creates them: inserted by updateManyByIdAndInsertChildrenIfUpdated under a parent
-// that moves to waiting_for_children with acc = its number of (non-finalize) children.
+// that moves to waiting_for_children with acc = its number of (non-finalize) children. The
+// clients' clocks agree with the server's here (the clock rules have their own tests); time
+// passes between the steps of a test, so that what was written looks old (`updatedAt < now`).
 
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
+  advanceServerTime,
   allDocs,
   docOf,
   fns,
   insert,
   makeT,
   newExecution,
+  NOW,
   PAST,
   SECRET,
+  seedDirectly,
   stored,
   update,
   useDeploymentEnv,
@@ -28,24 +33,29 @@ type Family = { parent: PublicTaskExecution; children: PublicTaskExecution[]; pa
 /**
  * Inserts a running parent, then moves it to waiting_for_children with `acc` and inserts
  * `childSpecs.length` children under it (`isOnlyChildOfParent` when there is exactly one
- * non-finalize child).
+ * non-finalize child), by clients in step with the server, so that everything is stored as
+ * sent; then lets a second pass. Returns the parent and children as stored.
  */
 async function family(
   t: T,
   childSpecs: Array<Partial<PublicTaskExecution>>,
   options: { acc?: number; parent?: Partial<PublicTaskExecution> } = {},
 ): Promise<Family> {
-  const parent = newExecution({ status: 'running', ...options.parent })
+  const now = Date.now()
+  const parent = newExecution({ status: 'running', ...options.parent }, now)
   await insert(t, [parent])
   const regular = childSpecs.filter((spec) => spec.isFinalizeOfParent !== true).length
   const children = childSpecs.map((spec, index) =>
-    newExecution({
-      parentTaskId: parent.taskId,
-      parentExecutionId: parent.executionId,
-      indexInParentChildren: index,
-      isOnlyChildOfParent: regular === 1 && spec.isFinalizeOfParent !== true,
-      ...spec,
-    }),
+    newExecution(
+      {
+        parentTaskId: parent.taskId,
+        parentExecutionId: parent.executionId,
+        indexInParentChildren: index,
+        isOnlyChildOfParent: regular === 1 && spec.isFinalizeOfParent !== true,
+        ...spec,
+      },
+      now,
+    ),
   )
   const acc = options.acc ?? regular
   await t.action(fns.updateManyByIdAndInsertChildrenIfUpdated, {
@@ -54,7 +64,7 @@ async function family(
       requests: [
         {
           executionId: parent.executionId,
-          update: update({ status: 'waiting_for_children', acc }),
+          update: { status: 'waiting_for_children', acc, updatedAt: now },
           childrenTaskExecutionsToInsertIfAnyUpdated: children,
         },
       ],
@@ -62,8 +72,9 @@ async function family(
   })
   const parentDoc = (await docOf(t, parent.executionId))!
   expect(parentDoc.acc).toBe(acc)
+  advanceServerTime(1_000)
   return {
-    parent: { ...parent, status: 'waiting_for_children', acc, updatedAt: PAST + 1 },
+    parent: { ...parent, status: 'waiting_for_children', acc, updatedAt: now },
     children,
     parentId: parentDoc._id,
   }
@@ -128,9 +139,10 @@ describe('updateManyByParentExecutionIdAndIsFinished', () => {
     expect(result).toBeNull()
     const changed = [one.children[0]!, one.children[2]!, two.children[1]!]
     for (const child of [one.children[0]!, one.children[2]!]) {
+      // The update was stamped an hour behind; the server stores its own time.
       expect((await docOf(t, child.executionId))!).toMatchObject({
         closeStatus: 'closing',
-        updatedAt: PAST + 1,
+        updatedAt: Date.now(),
       })
     }
     expect((await docOf(t, two.children[1]!.executionId))!).toMatchObject({
@@ -169,19 +181,21 @@ describe('updateAndDecrementParentACCByIsFinishedAndCloseStatus', () => {
     const f = await family(t, [finished, {}, finished])
     const before = await allDocs(t)
     expect(await decrement(t)).toBe(2)
+    // closedAt and updatedAt (sent an hour behind) are the server's time, the parent's too.
+    const now = Date.now()
     for (const child of [f.children[0]!, f.children[2]!]) {
       expect(await docOf(t, child.executionId)).toEqual(
         stored({
           ...child,
           parentExecutionDocId: f.parentId,
           closeStatus: 'closed',
-          closedAt: PAST + 7,
-          updatedAt: PAST + 7,
+          closedAt: now,
+          updatedAt: now,
         }),
       )
     }
     expect(await docOf(t, f.parent.executionId)).toEqual(
-      stored({ ...f.parent, acc: 1, updatedAt: PAST + 7 }),
+      stored({ ...f.parent, acc: 1, updatedAt: now }),
     )
     const unfinished = f.children[1]!.executionId
     expect(await docOf(t, unfinished)).toEqual(before.find((d) => d.executionId === unfinished))
@@ -208,6 +222,7 @@ describe('updateAndDecrementParentACCByIsFinishedAndCloseStatus', () => {
       authSecret: SECRET,
       args: { requests: [{ executionId: f.children[1]!.executionId, update: update(finished) }] },
     })
+    advanceServerTime(1)
     expect(await decrement(t)).toBe(1)
     expect(await accOf(t, f.parent)).toBe(0)
   })
@@ -227,6 +242,7 @@ describe('updateAndDecrementParentACCByIsFinishedAndCloseStatus', () => {
     const root = newExecution(finished)
     const f = await family(t, [{}])
     await insert(t, [root])
+    advanceServerTime(1)
     const before = await allDocs(t)
     expect(await decrement(t)).toBe(1)
     const after = await allDocs(t)
@@ -261,20 +277,23 @@ describe('updateAndDecrementParentACCByIsFinishedAndCloseStatus', () => {
   })
 
   it('selects updatedAt < now only, at most `limit`, least recently updated first', async () => {
-    const now = PAST + 600_000
-    vi.useFakeTimers({ toFake: ['Date'] })
-    vi.setSystemTime(now)
     const t = makeT()
-    const f = await family(t, [
-      { ...finished, updatedAt: now - 10 },
-      { ...finished, updatedAt: now - 20 },
-      { ...finished, updatedAt: now },
-      { ...finished, updatedAt: now + 1_000 },
-    ])
-    expect(await decrement(t, { limit: 1, updatedAt: now + 5 })).toBe(1)
+    // A stored state (seeded): children stamped before, at and after the server's NOW.
+    const parent = newExecution({ status: 'waiting_for_children', acc: 4 })
+    const children = [NOW - 10, NOW - 20, NOW, NOW + 1_000].map((updatedAt, index) =>
+      newExecution({
+        ...finished,
+        parentExecutionId: parent.executionId,
+        indexInParentChildren: index,
+        updatedAt,
+      }),
+    )
+    await seedDirectly(t, [parent, ...children])
+    const f = { parent, children }
+    expect(await decrement(t, { limit: 1, updatedAt: NOW + 5 })).toBe(1)
     expect((await docOf(t, f.children[1]!.executionId))!.closeStatus).toBe('closed')
     expect(await accOf(t, f.parent)).toBe(3)
-    expect(await decrement(t, { limit: 10, updatedAt: now + 5 })).toBe(1)
+    expect(await decrement(t, { limit: 10, updatedAt: NOW + 5 })).toBe(1)
     expect((await docOf(t, f.children[0]!.executionId))!.closeStatus).toBe('closed')
     expect(await accOf(t, f.parent)).toBe(2)
     for (const child of [f.children[2]!, f.children[3]!]) {

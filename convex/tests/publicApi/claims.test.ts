@@ -1,19 +1,23 @@
 // The selecting updates (reference §2): updateByStatusAndStartAtLessThanAndReturn, the three
 // `updatedAt < now` ...AndReturn functions of a shard, and the three expiresAt functions over
 // every shard. Each selects in ascending index order, at most `limit`, with strict bounds,
-// patches, and returns the documents (as after the patch) or their count.
+// patches, and returns the documents (as after the patch) or their count. The documents are
+// seeded straight into the table (a stored state, with times in the server's past); the
+// update carries a client's stamps an hour behind, and the server stores its own (NOW).
 
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { EXPIRY_GRACE_MS } from '../../../generated/component/clock'
 import {
   allDocs,
   docOf,
   fns,
-  insert,
   makeT,
   newExecution,
   newSleepingExecution,
+  NOW,
   PAST,
   SECRET,
+  seedDirectly,
   stored,
   update,
   useDeploymentEnv,
@@ -45,14 +49,6 @@ async function expectReturnedAsStored(t: T, returned: PublicTaskExecutionDoc[]) 
   for (const doc of returned) expect(await docOf(t, doc.executionId)).toEqual(doc)
 }
 
-/** Freezes Date.now() (only Date: timers keep running) at a time after PAST. */
-function freezeNow(): number {
-  const now = PAST + 600_000
-  vi.useFakeTimers({ toFake: ['Date'] })
-  vi.setSystemTime(now)
-  return now
-}
-
 describe('updateByStatusAndStartAtLessThanAndReturn', () => {
   const claim = (t: T, args: { shard?: number; startAtLessThan: number; limit: number }) =>
     t.action(fns.updateByStatusAndStartAtLessThanAndReturn, {
@@ -76,19 +72,20 @@ describe('updateByStatusAndStartAtLessThanAndReturn', () => {
     const otherShard = newExecution({ shard: 1, startAt: PAST })
     const running = newExecution({ status: 'running', startAt: PAST })
     const sleeping = newSleepingExecution({ startAt: PAST })
-    await insert(t, [late, early, atBound, otherShard, running, sleeping])
+    await seedDirectly(t, [late, early, atBound, otherShard, running, sleeping])
     const before = await allDocs(t)
 
     const claimed = await claim(t, { startAtLessThan: bound, limit: 10 })
+    // The stamps are the server's (NOW), and so is the lease: NOW + timeoutMs.
     const patch = {
       status: 'running' as const,
       executorId: 'executor-1',
-      startedAt: PAST + 50,
-      updatedAt: PAST + 1,
+      startedAt: NOW,
+      updatedAt: NOW,
     }
     expect(claimed).toEqual([
-      stored({ ...early, ...patch, expiresAt: PAST + 50 + 2_500 }),
-      stored({ ...late, ...patch, expiresAt: PAST + 50 + 1_000 }),
+      stored({ ...early, ...patch, expiresAt: NOW + 2_500 }),
+      stored({ ...late, ...patch, expiresAt: NOW + 1_000 }),
     ])
     await expectReturnedAsStored(t, claimed)
     await expectUnchangedExcept(t, before, [early, late])
@@ -101,7 +98,7 @@ describe('updateByStatusAndStartAtLessThanAndReturn', () => {
     const docs = [PAST + 3, PAST + 1, PAST + 4, PAST + 2].map((startAt) =>
       newExecution({ startAt }),
     )
-    await insert(t, docs)
+    await seedDirectly(t, docs)
     const first = await claim(t, { startAtLessThan: PAST + 100, limit: 3 })
     expect(first.map((d) => d.startAt)).toEqual([PAST + 1, PAST + 2, PAST + 3])
     expect((await docOf(t, docs[2]!.executionId))!.status).toBe('ready')
@@ -113,7 +110,7 @@ describe('updateByStatusAndStartAtLessThanAndReturn', () => {
     const t = makeT()
     const shard0 = newExecution({ shard: 0 })
     const shard2 = newExecution({ shard: 2 })
-    await insert(t, [shard0, shard2])
+    await seedDirectly(t, [shard0, shard2])
     expect(ids(await claim(t, { shard: 2, startAtLessThan: PAST + 1, limit: 10 }))).toEqual([
       shard2.executionId,
     ])
@@ -123,7 +120,7 @@ describe('updateByStatusAndStartAtLessThanAndReturn', () => {
   it('never gives one execution to two concurrent claimers', async () => {
     const t = makeT()
     const docs = Array.from({ length: 6 }, (_, i) => newExecution({ startAt: PAST + i }))
-    await insert(t, docs)
+    await seedDirectly(t, docs)
     const results = await Promise.all(
       Array.from({ length: 4 }, () => claim(t, { startAtLessThan: PAST + 100, limit: 2 })),
     )
@@ -148,7 +145,9 @@ const UPDATED_AT_CASES = [
         authSecret: SECRET,
         args: { shard, status: 'waiting_for_children', ocfpStatus: 'idle', update: u, limit },
       }),
+    // A lease already past for the server becomes NOW + EXPIRY_GRACE_MS.
     patch: { ocfpStatus: 'processing', ocfpExpiresAt: PAST + 9_999 },
+    stored: { ocfpStatus: 'processing', ocfpExpiresAt: NOW + EXPIRY_GRACE_MS },
   },
   {
     name: 'updateByCloseStatusAndReturn',
@@ -160,6 +159,7 @@ const UPDATED_AT_CASES = [
         args: { shard, closeStatus: 'ready', update: u, limit },
       }),
     patch: { closeStatus: 'closing', closeExpiresAt: PAST + 9_999 },
+    stored: { closeStatus: 'closing', closeExpiresAt: NOW + EXPIRY_GRACE_MS },
   },
   {
     name: 'updateByExecutorIdAndNPCAndReturn',
@@ -176,12 +176,13 @@ const UPDATED_AT_CASES = [
         args: { shard, executorId: 'executor-1', npc: true, update: u, limit },
       }),
     patch: { npc: false },
+    stored: { npc: false },
   },
 ] as const
 
 // `%s` on the name: `$name` would print it quoted and truncated.
 describe.each(UPDATED_AT_CASES.map((c) => [c.name, c] as const))('%s', (_, c) => {
-  const { matching, notMatching, call, patch } = c
+  const { matching, notMatching, call, patch, stored: patchStored } = c
   const make = (extra: object) => {
     const doc = newExecution({ ...matching, ...extra } as Partial<PublicTaskExecution>)
     // `executorId: undefined` means absent.
@@ -190,57 +191,53 @@ describe.each(UPDATED_AT_CASES.map((c) => [c.name, c] as const))('%s', (_, c) =>
   }
 
   it('patches the matching executions of the shard with updatedAt < now, ascending updatedAt, and returns them as patched', async () => {
-    const now = freezeNow()
     const t = makeT()
-    const later = make({ updatedAt: now - 10 })
-    const earlier = make({ updatedAt: now - 20 })
-    const atNow = make({ updatedAt: now })
-    const future = make({ updatedAt: now + 1_000 })
-    const others = notMatching.map((extra) => make({ updatedAt: now - 30, ...extra }))
-    await insert(t, [later, earlier, atNow, future, ...others])
+    const later = make({ updatedAt: NOW - 10 })
+    const earlier = make({ updatedAt: NOW - 20 })
+    const atNow = make({ updatedAt: NOW })
+    const future = make({ updatedAt: NOW + 1_000 })
+    const others = notMatching.map((extra) => make({ updatedAt: NOW - 30, ...extra }))
+    await seedDirectly(t, [later, earlier, atNow, future, ...others])
     const before = await allDocs(t)
 
-    const returned = await call(t, { ...patch, updatedAt: now + 5 } as TaskExecutionUpdate, 10)
+    const returned = await call(t, { ...patch, updatedAt: PAST } as TaskExecutionUpdate, 10)
     expect(returned).toEqual([
-      stored({ ...earlier, ...patch, updatedAt: now + 5 }),
-      stored({ ...later, ...patch, updatedAt: now + 5 }),
+      stored({ ...earlier, ...patchStored, updatedAt: NOW }),
+      stored({ ...later, ...patchStored, updatedAt: NOW }),
     ])
     await expectReturnedAsStored(t, returned)
     await expectUnchangedExcept(t, before, [earlier, later])
   })
 
   it('patches at most `limit`, the least recently updated first', async () => {
-    const now = freezeNow()
     const t = makeT()
-    const docs = [30, 10, 40, 20].map((ago) => make({ updatedAt: now - ago }))
-    await insert(t, docs)
-    const returned = await call(t, { ...patch, updatedAt: now + 5 } as TaskExecutionUpdate, 2)
+    const docs = [30, 10, 40, 20].map((ago) => make({ updatedAt: NOW - ago }))
+    await seedDirectly(t, docs)
+    const returned = await call(t, { ...patch, updatedAt: PAST } as TaskExecutionUpdate, 2)
     expect(ids(returned)).toEqual([docs[2]!.executionId, docs[0]!.executionId])
-    const patched = (await allDocs(t)).filter((d) => d.updatedAt === now + 5)
+    const patched = (await allDocs(t)).filter((d) => d.updatedAt === NOW)
     expect(ids(patched).sort()).toEqual(ids(returned).sort())
   })
 
   it('returns the documents without the fields the update unsets', async () => {
-    const now = freezeNow()
     const t = makeT()
-    const doc = make({ updatedAt: now - 1, runOutput: 'run-output', startedAt: PAST + 3 })
-    await insert(t, [doc])
-    const u = { ...patch, updatedAt: now + 5, unset: { runOutput: true, startedAt: true } }
+    const doc = make({ updatedAt: NOW - 1, runOutput: 'run-output', startedAt: PAST + 3 })
+    await seedDirectly(t, [doc])
+    const u = { ...patch, updatedAt: NOW + 5, unset: { runOutput: true, startedAt: true } }
     const returned = await call(t, u as TaskExecutionUpdate, 10)
     const { runOutput, startedAt, ...rest } = doc
     void [runOutput, startedAt]
-    expect(returned).toEqual([stored({ ...rest, ...patch, updatedAt: now + 5 })])
+    expect(returned).toEqual([stored({ ...rest, ...patchStored, updatedAt: NOW })])
     await expectReturnedAsStored(t, returned)
   })
 
   it('selects in the given shard only', async () => {
-    const now = freezeNow()
     const t = makeT()
-    const shard0 = make({ updatedAt: now - 1 })
-    const shard3 = make({ shard: 3, updatedAt: now - 1 })
-    await insert(t, [shard0, shard3])
+    const shard0 = make({ updatedAt: NOW - 1 })
+    const shard3 = make({ shard: 3, updatedAt: NOW - 1 })
+    await seedDirectly(t, [shard0, shard3])
     const before = await allDocs(t)
-    const returned = await call(t, { ...patch, updatedAt: now + 5 } as TaskExecutionUpdate, 10, 3)
+    const returned = await call(t, { ...patch, updatedAt: NOW + 5 } as TaskExecutionUpdate, 10, 3)
     expect(ids(returned)).toEqual([shard3.executionId])
     await expectUnchangedExcept(t, before, [shard3])
   })
@@ -271,7 +268,8 @@ describe('updateByStatusAndIsSleepingTaskAndExpiresAtLessThan', () => {
     delete noExpiresAt.expiresAt
     const notRunning = newSleepingExecution({ status: 'completed', expiresAt: PAST })
     const notSleeping = newExecution({ status: 'running', expiresAt: PAST })
-    await insert(t, [a, b, c, atBound, negative, noExpiresAt, notRunning, notSleeping])
+    // A negative expiresAt is refused on writes now, but may be stored by an older server.
+    await seedDirectly(t, [a, b, c, atBound, negative, noExpiresAt, notRunning, notSleeping])
     const before = await allDocs(t)
 
     expect(await expire(t, bound, 10)).toBe(3)
@@ -279,7 +277,7 @@ describe('updateByStatusAndIsSleepingTaskAndExpiresAtLessThan', () => {
       const { expiresAt, ...rest } = doc
       void expiresAt
       expect(await docOf(t, doc.executionId)).toEqual(
-        stored({ ...rest, status: 'timed_out', isFinished: true, updatedAt: PAST + 1 }),
+        stored({ ...rest, status: 'timed_out', isFinished: true, updatedAt: NOW }),
       )
     }
     await expectUnchangedExcept(t, before, [a, b, c])
@@ -289,7 +287,7 @@ describe('updateByStatusAndIsSleepingTaskAndExpiresAtLessThan', () => {
     const t = makeT()
     const sleeping = newSleepingExecution({ expiresAt: PAST })
     const plain = newExecution({ status: 'running', expiresAt: PAST })
-    await insert(t, [sleeping, plain])
+    await seedDirectly(t, [sleeping, plain])
     expect(await expire(t, PAST + 1, 10, false)).toBe(1)
     expect((await docOf(t, plain.executionId))!.status).toBe('timed_out')
     expect((await docOf(t, sleeping.executionId))!.status).toBe('running')
@@ -298,7 +296,7 @@ describe('updateByStatusAndIsSleepingTaskAndExpiresAtLessThan', () => {
   it('patches at most `limit`, the earliest expiresAt first', async () => {
     const t = makeT()
     const docs = [300, 100, 200].map((ms) => newSleepingExecution({ expiresAt: PAST + ms }))
-    await insert(t, docs)
+    await seedDirectly(t, docs)
     expect(await expire(t, PAST + 1_000, 2)).toBe(2)
     expect(
       (await allDocs(t)).filter((d) => d.status === 'running').map((d) => d.executionId),
@@ -359,7 +357,7 @@ describe.each(EXPIRES_AT_CASES.map((c) => [c.name, c] as const))('%s', (_, c) =>
     const atBound = make(bound)
     const negative = make(-1)
     const absent = make(undefined)
-    await insert(t, [a, b, zero, atBound, negative, absent])
+    await seedDirectly(t, [a, b, zero, atBound, negative, absent])
     const before = await allDocs(t)
 
     expect(await call(t, bound, 10)).toBe(3)
@@ -367,7 +365,7 @@ describe.each(EXPIRES_AT_CASES.map((c) => [c.name, c] as const))('%s', (_, c) =>
       const rest: Partial<PublicTaskExecution> = { ...doc }
       delete rest[field]
       expect(await docOf(t, doc.executionId)).toEqual(
-        stored({ ...rest, ...patched, updatedAt: PAST + 1 } as PublicTaskExecution),
+        stored({ ...rest, ...patched, updatedAt: NOW } as PublicTaskExecution),
       )
     }
     await expectUnchangedExcept(t, before, [a, b, zero])
@@ -376,7 +374,7 @@ describe.each(EXPIRES_AT_CASES.map((c) => [c.name, c] as const))('%s', (_, c) =>
   it('patches at most `limit`, the earliest first', async () => {
     const t = makeT()
     const docs = [30, 10, 20].map((ms) => make(PAST + ms))
-    await insert(t, docs)
+    await seedDirectly(t, docs)
     expect(await call(t, PAST + 1_000, 2)).toBe(2)
     expect((await allDocs(t)).filter((d) => field in d).map((d) => d.executionId)).toEqual([
       docs[0]!.executionId,

@@ -4,6 +4,7 @@
 // that the valid call does change it, so "unchanged" means something.
 
 import {
+  advanceServerTime,
   allDocs,
   insert,
   newExecution,
@@ -47,6 +48,9 @@ export async function seedWorld(t: T): Promise<World> {
     closeStatus: 'ready',
   })
   await insert(t, [child])
+  // Time passes: what was written looks old (`updatedAt < now`), and the leases the server
+  // granted (its now + EXPIRY_GRACE_MS) have expired.
+  advanceServerTime(10_000)
   return { parent, child, ready, sleeping, accZero }
 }
 

@@ -1,4 +1,5 @@
-// insertMany, getManyById, getManyBySleepingTaskUniqueId (reference §2).
+// insertMany, getManyById, getManyBySleepingTaskUniqueId (reference §2). The reads are tested
+// on seeded documents; the clock rules of insertMany have their own tests (clock.test.ts).
 
 import { describe, expect, it } from 'vitest'
 import {
@@ -10,8 +11,9 @@ import {
   makeT,
   newExecution,
   newSleepingExecution,
-  PAST,
+  NOW,
   SECRET,
+  seedDirectly,
   stored,
   useDeploymentEnv,
 } from './setup'
@@ -19,45 +21,48 @@ import {
 useDeploymentEnv()
 
 describe('insertMany', () => {
-  it('stores every execution as given, with the system fields, and returns null', async () => {
+  it('stores every execution as given (by a client in step with the server), with the system fields, and returns null', async () => {
     const t = makeT()
-    const plain = newExecution()
-    const sleeping = newSleepingExecution({ shard: 3 })
-    const full = newExecution({
-      shard: 7,
-      rootTaskId: 'root-task',
-      rootExecutionId: 'root-execution',
-      parentTaskId: 'parent-task',
-      parentExecutionId: 'parent-execution',
-      indexInParentChildren: 2,
-      isOnlyChildOfParent: false,
-      isFinalizeOfParent: false,
-      retryOptions: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1_000, delayMultiplier: 2 },
-      sleepMsBeforeRun: 500,
-      startAt: PAST + 500,
-      areChildrenSequential: true,
-      executorId: 'executor-1',
-      status: 'failed',
-      runOutput: 'run-output',
-      output: 'output',
-      error: { errorType: 'generic', message: 'boom', isRetryable: true, isInternal: false },
-      retryAttempts: 1,
-      startedAt: PAST + 1,
-      expiresAt: PAST + 2,
-      waitingForChildrenStartedAt: PAST + 3,
-      waitingForFinalizeStartedAt: PAST + 4,
-      finishedAt: PAST + 5,
-      children: [{ taskId: 'child-task', executionId: 'child-execution' }],
-      acc: 1,
-      ocfpStatus: 'processing',
-      ocfpExpiresAt: PAST + 6,
-      ocfpFinishedAt: PAST + 7,
-      finalize: { taskId: 'finalize-task', executionId: 'finalize-execution' },
-      closeStatus: 'closing',
-      closeExpiresAt: PAST + 8,
-      closedAt: PAST + 9,
-      npc: true,
-    })
+    const plain = newExecution({}, NOW)
+    const sleeping = newSleepingExecution({ shard: 3 }, NOW)
+    const full = newExecution(
+      {
+        shard: 7,
+        rootTaskId: 'root-task',
+        rootExecutionId: 'root-execution',
+        parentTaskId: 'parent-task',
+        parentExecutionId: 'parent-execution',
+        indexInParentChildren: 2,
+        isOnlyChildOfParent: false,
+        isFinalizeOfParent: false,
+        retryOptions: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1_000, delayMultiplier: 2 },
+        sleepMsBeforeRun: 500,
+        startAt: NOW + 500,
+        areChildrenSequential: true,
+        executorId: 'executor-1',
+        status: 'failed',
+        runOutput: 'run-output',
+        output: 'output',
+        error: { errorType: 'generic', message: 'boom', isRetryable: true, isInternal: false },
+        retryAttempts: 1,
+        startedAt: NOW,
+        expiresAt: NOW + 2,
+        waitingForChildrenStartedAt: NOW,
+        waitingForFinalizeStartedAt: NOW,
+        finishedAt: NOW,
+        children: [{ taskId: 'child-task', executionId: 'child-execution' }],
+        acc: 1,
+        ocfpStatus: 'processing',
+        ocfpExpiresAt: NOW + 6,
+        ocfpFinishedAt: NOW,
+        finalize: { taskId: 'finalize-task', executionId: 'finalize-execution' },
+        closeStatus: 'closing',
+        closeExpiresAt: NOW + 8,
+        closedAt: NOW,
+        npc: true,
+      },
+      NOW,
+    )
     expect(await insert(t, [plain, sleeping, full])).toBeNull()
     const docs = await getById(t, [plain.executionId, sleeping.executionId, full.executionId])
     expect(docs).toEqual([stored(plain), stored(sleeping), stored(full)])
@@ -131,7 +136,7 @@ describe('getManyById', () => {
     const t = makeT()
     const a = newExecution()
     const b = newExecution()
-    await insert(t, [a, b])
+    await seedDirectly(t, [a, b])
     const result = await getById(t, [b.executionId, 'unknown', a.executionId, b.executionId])
     expect(result).toEqual([stored(b), null, stored(a), stored(b)])
   })
@@ -145,7 +150,7 @@ describe('getManyById', () => {
     const t = makeT()
     // A sleeping, running, unfinished execution.
     const doc = newSleepingExecution()
-    await insert(t, [doc])
+    await seedDirectly(t, [doc])
     const cases = [
       [undefined, true],
       [{}, true],
@@ -179,7 +184,7 @@ describe('getManyBySleepingTaskUniqueId', () => {
     const a = newSleepingExecution()
     const b = newSleepingExecution()
     const plain = newExecution()
-    await insert(t, [a, b, plain])
+    await seedDirectly(t, [a, b, plain])
     const result = await t.query(fns.getManyBySleepingTaskUniqueId, {
       authSecret: SECRET,
       args: {

@@ -46,7 +46,7 @@ describe('getManyById', () => {
   it(`answers exactly ${GET_MANY_BY_ID_MAX_ITEMS} requests in one call, and refuses one more`, async () => {
     const t = makeT()
     const docs = [newExecution(), newExecution(), newExecution()]
-    await insert(t, docs)
+    await seedDirectly(t, docs)
     const ids = idsWith(
       docs.map((d) => d.executionId),
       GET_MANY_BY_ID_MAX_ITEMS,
@@ -55,7 +55,10 @@ describe('getManyById', () => {
     expect(result).toHaveLength(GET_MANY_BY_ID_MAX_ITEMS)
     expect(result.filter((doc) => doc !== null)).toEqual(docs.map(stored))
     expect(result[GET_MANY_BY_ID_MAX_ITEMS - 1]).toEqual(stored(docs[2]!))
-    await expectConvexError(getById(t, [...ids, 'one-more']), 'LIMIT_EXCEEDED')
+    await expectConvexError(getById(t, [...ids, 'one-more']), 'LIMIT_EXCEEDED', {
+      limit: 'items',
+      fits: GET_MANY_BY_ID_MAX_ITEMS,
+    })
   })
 })
 
@@ -78,7 +81,10 @@ describe('updateManyById', () => {
           })),
         },
       })
-    await expectConvexError(call([...ids, 'one-more'], 'over'), 'LIMIT_EXCEEDED')
+    await expectConvexError(call([...ids, 'one-more'], 'over'), 'LIMIT_EXCEEDED', {
+      limit: 'items',
+      fits: UPDATE_MANY_BY_ID_MAX_ITEMS,
+    })
     expect((await allDocs(t)).map((d) => d.output)).toEqual([undefined, undefined, undefined])
     expect(await call(ids, 'at-limit')).toBeNull()
     expect((await allDocs(t)).map((d) => d.output)).toEqual(['at-limit', 'at-limit', 'at-limit'])
@@ -89,7 +95,10 @@ describe('insertMany', () => {
   it(`inserts exactly ${INSERT_MANY_MAX_ITEMS} executions in one call; one more inserts nothing`, async () => {
     const t = makeT()
     const docs = Array.from({ length: INSERT_MANY_MAX_ITEMS + 1 }, () => newExecution())
-    await expectConvexError(insert(t, docs), 'LIMIT_EXCEEDED')
+    await expectConvexError(insert(t, docs), 'LIMIT_EXCEEDED', {
+      limit: 'items',
+      fits: INSERT_MANY_MAX_ITEMS,
+    })
     expect(await allDocs(t)).toEqual([])
     expect(await insert(t, docs.slice(0, INSERT_MANY_MAX_ITEMS))).toBeNull()
     expect(await allDocs(t)).toHaveLength(INSERT_MANY_MAX_ITEMS)
@@ -122,7 +131,8 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
           ],
         },
       })
-    await expectConvexError(call(children), 'LIMIT_EXCEEDED')
+    // One request alone is over the index lookups one call may make: none fits.
+    await expectConvexError(call(children), 'LIMIT_EXCEEDED', { limit: 'indexLookups', fits: 0 })
     expect(await allDocs(t)).toEqual(before)
     expect(await call(children.slice(0, maxChildren))).toBeNull()
     expect(await allDocs(t)).toHaveLength(maxChildren + 1)
@@ -252,6 +262,9 @@ describe('children of one parent beyond the read budget', () => {
         },
       }),
       'LIMIT_EXCEEDED',
+      // Each child is read, then read again and written by its patch: the documents read
+      // run out first. The one request does not fit.
+      { limit: 'documentsRead', fits: 0 },
     )
     const ready = (await allDocs(t)).filter((d) => d.closeStatus === 'ready')
     expect(ready).toHaveLength(0)

@@ -34,14 +34,36 @@ const componentModules = import.meta.glob([
 ])
 
 /**
+ * The server's clock when a test starts: `Date.now()` is frozen there (only `Date` is faked,
+ * timers keep running), so that the times the server stamps are known. Tests move it with
+ * `setServerTime` / `advanceServerTime`.
+ */
+export const NOW = Date.UTC(2030, 0, 1, 12)
+
+/** Sets the server's clock (the faked `Date.now()`). */
+export function setServerTime(ms: number) {
+  vi.setSystemTime(ms)
+}
+
+/** Moves the server's clock forward by `ms`; returns the new time. */
+export function advanceServerTime(ms: number): number {
+  const now = Date.now() + ms
+  vi.setSystemTime(now)
+  return now
+}
+
+/**
  * Registers the env hooks of a test file: before each test the deployment has the current
- * secret, no previous secret and no test mode; after it every stubbed variable is restored.
+ * secret, no previous secret and no test mode, and the server's clock reads NOW; after it
+ * every stubbed variable and the clock are restored.
  */
 export function useDeploymentEnv() {
   beforeEach(() => {
     vi.stubEnv(SECRET_ENV, SECRET)
     vi.stubEnv(PREVIOUS_SECRET_ENV, undefined)
     vi.stubEnv(TEST_MODE_ENV, undefined)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(NOW)
   })
   afterEach(() => {
     vi.unstubAllEnvs()
@@ -94,8 +116,11 @@ export async function seedDirectly(t: T, executions: PublicTaskExecution[]) {
   })
 }
 
-/** A time safely in the past, so that `updatedAt < now` holds for documents stamped with it. */
-export const PAST = Date.now() - 3_600_000
+/**
+ * An hour before NOW: documents seeded with it look old to the server (`updatedAt < now`); a
+ * client sending it has a clock an hour behind.
+ */
+export const PAST = NOW - 3_600_000
 
 let counter = 0
 /** A unique execution id for this test run. */
@@ -158,7 +183,10 @@ export function newSleepingExecution(
   }
 }
 
-/** An update request stamped at PAST + 1 (so the patched documents stay `updatedAt < now`). */
+/**
+ * An update request stamped at PAST + 1 (a client an hour behind): the server stores its own
+ * time in `updatedAt`.
+ */
 export function update(fields: Omit<TaskExecutionUpdate, 'updatedAt'> = {}): TaskExecutionUpdate {
   return { updatedAt: PAST + 1, ...fields }
 }
@@ -179,15 +207,23 @@ export function stored(execution: PublicTaskExecution) {
   return { ...execution, _id: expect.any(String), _creationTime: expect.any(Number) }
 }
 
-/** Asserts that `promise` fails with a ConvexError whose data has this `code`. */
-export async function expectConvexError(promise: Promise<unknown>, code: string) {
+/**
+ * Asserts that `promise` fails with a ConvexError whose data has this `code` (and the given
+ * `data` fields); returns the data.
+ */
+export async function expectConvexError(
+  promise: Promise<unknown>,
+  code: string,
+  data: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
   const error = await promise.then(
     () => {
       throw new Error(`expected a ConvexError ${code}, but the call succeeded`)
     },
     (error: unknown) => error,
   )
-  expect(error).toMatchObject({ data: { code } })
+  expect(error).toMatchObject({ data: { code, ...data } })
+  return (error as { data: Record<string, unknown> }).data
 }
 
 /** Asserts that `promise` fails in argument validation (`Validator error: ...`). */

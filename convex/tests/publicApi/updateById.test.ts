@@ -1,19 +1,23 @@
 // updateManyById and updateManyByIdAndInsertChildrenIfUpdated (reference §2): each request
 // patches its execution when found and its filters match, else is skipped; `unset` removes
-// fields; children are inserted only under a parent that was patched.
+// fields; children are inserted only under a parent that was patched. The documents are
+// seeded (a stored state); the updates carry stamps of a client an hour behind, and the server
+// stores its own time (NOW) in the time fields (clock.test.ts has the rules in full).
 
 import { describe, expect, it } from 'vitest'
+import { EXPIRY_GRACE_MS } from '../../../generated/component/clock'
 import {
   allDocs,
   docOf,
   expectConvexError,
   fns,
-  insert,
   makeT,
   newExecution,
   newSleepingExecution,
+  NOW,
   PAST,
   SECRET,
+  seedDirectly,
   stored,
   update,
   useDeploymentEnv,
@@ -49,7 +53,7 @@ describe('updateManyById', () => {
     const t = makeT()
     const target = newExecution()
     const other = newExecution()
-    await insert(t, [target, other])
+    await seedDirectly(t, [target, other])
     const [otherBefore] = await allDocs(t).then((docs) =>
       docs.filter((d) => d.executionId === other.executionId),
     )
@@ -73,14 +77,20 @@ describe('updateManyById', () => {
       updatedAt: PAST + 40,
     }
     expect(await updateMany(t, [{ executionId: target.executionId, update: fields }])).toBeNull()
-    await expectPatched(t, target, fields)
+    await expectPatched(t, target, {
+      ...fields,
+      startedAt: NOW,
+      expiresAt: NOW + EXPIRY_GRACE_MS,
+      waitingForChildrenStartedAt: NOW,
+      updatedAt: NOW,
+    })
     expect(await docOf(t, other.executionId)).toEqual(otherBefore)
   })
 
   it('keeps the _id and _creationTime of the patched document', async () => {
     const t = makeT()
     const doc = newExecution()
-    await insert(t, [doc])
+    await seedDirectly(t, [doc])
     const before = (await docOf(t, doc.executionId))!
     await updateMany(t, [{ executionId: doc.executionId, update: update({ output: 'o' }) }])
     const after = (await docOf(t, doc.executionId))!
@@ -95,7 +105,7 @@ describe('updateManyById', () => {
     const t = makeT()
     const a = newExecution()
     const b = newExecution()
-    await insert(t, [a, b])
+    await seedDirectly(t, [a, b])
     await updateMany(t, [
       { executionId: a.executionId, update: update({ output: 'a' }) },
       { executionId: 'unknown', update: update({ output: 'x' }) },
@@ -111,7 +121,7 @@ describe('updateManyById', () => {
   it('skips a document that does not match every given filter', async () => {
     const t = makeT()
     const doc = newSleepingExecution()
-    await insert(t, [doc])
+    await seedDirectly(t, [doc])
     const before = await allDocs(t)
     await updateMany(t, [
       {
@@ -143,7 +153,7 @@ describe('updateManyById', () => {
         update: update({ output: '5' }),
       },
     ])
-    await expectPatched(t, doc, { output: '5', updatedAt: PAST + 1 })
+    await expectPatched(t, doc, { output: '5', updatedAt: NOW })
   })
 
   it('removes the fields `unset` names with true, and keeps those with false', async () => {
@@ -159,7 +169,7 @@ describe('updateManyById', () => {
     }
     const removed = newExecution(withAll)
     const kept = newExecution(withAll)
-    await insert(t, [removed, kept])
+    await seedDirectly(t, [removed, kept])
     const all = {
       executorId: true,
       runOutput: true,
@@ -187,14 +197,14 @@ describe('updateManyById', () => {
       ...rest
     } = removed
     void [executorId, runOutput, error, startedAt, expiresAt, ocfpExpiresAt, closeExpiresAt]
-    expect(after).toEqual(stored({ ...rest, status: 'failed', updatedAt: PAST + 1 }))
-    await expectPatched(t, kept, { status: 'failed', updatedAt: PAST + 1 })
+    expect(after).toEqual(stored({ ...rest, status: 'failed', updatedAt: NOW }))
+    await expectPatched(t, kept, { status: 'failed', updatedAt: NOW })
   })
 
   it('applies several requests for one execution in order', async () => {
     const t = makeT()
     const doc = newExecution()
-    await insert(t, [doc])
+    await seedDirectly(t, [doc])
     await updateMany(t, [
       { executionId: doc.executionId, update: update({ output: 'first', retryAttempts: 1 }) },
       // The second request's filter sees the first request's patch.
@@ -214,7 +224,7 @@ describe('updateManyById', () => {
       output: 'last',
       retryAttempts: 1,
       status: 'running',
-      updatedAt: PAST + 2,
+      updatedAt: NOW,
     })
   })
 })
@@ -235,28 +245,32 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
     })
   }
 
+  /** A child as a client in step with the server creates it (stored as sent). */
   const childOf = (parent: PublicTaskExecution, index: number, extra = {}) =>
-    newExecution({
-      rootTaskId: parent.taskId,
-      rootExecutionId: parent.executionId,
-      parentTaskId: parent.taskId,
-      parentExecutionId: parent.executionId,
-      indexInParentChildren: index,
-      isOnlyChildOfParent: false,
-      ...extra,
-    })
+    newExecution(
+      {
+        rootTaskId: parent.taskId,
+        rootExecutionId: parent.executionId,
+        parentTaskId: parent.taskId,
+        parentExecutionId: parent.executionId,
+        indexInParentChildren: index,
+        isOnlyChildOfParent: false,
+        ...extra,
+      },
+      NOW,
+    )
 
   it('patches the parent and inserts its children with parentExecutionDocId = its _id', async () => {
     const t = makeT()
     const parent = newExecution({ status: 'running' })
-    await insert(t, [parent])
+    await seedDirectly(t, [parent])
     const parentId = (await docOf(t, parent.executionId))!._id
-    const children = [childOf(parent, 0), childOf(parent, 1), newSleepingExecution()]
+    const children = [childOf(parent, 0), childOf(parent, 1), newSleepingExecution({}, NOW)]
     const fields = {
       status: 'waiting_for_children' as const,
       children: children.map(({ taskId, executionId }) => ({ taskId, executionId })),
       acc: 3,
-      updatedAt: PAST + 5,
+      updatedAt: NOW,
     }
     expect(
       await updateWithChildren(t, [
@@ -281,7 +295,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
     const t = makeT()
     const parent = newExecution()
     const other = newExecution()
-    await insert(t, [parent, other])
+    await seedDirectly(t, [parent, other])
     const otherId = (await docOf(t, other.executionId))!._id
     const child = childOf(parent, 0, { parentExecutionDocId: otherId })
     await updateWithChildren(t, [
@@ -300,7 +314,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
     const t = makeT()
     const parent = newExecution({ status: 'running' })
     const updated = newExecution({ status: 'running' })
-    await insert(t, [parent, updated])
+    await seedDirectly(t, [parent, updated])
     const parentBefore = await docOf(t, parent.executionId)
     const kept = childOf(updated, 0)
     await updateWithChildren(t, [
@@ -333,7 +347,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
   it('patches a parent that has no children to insert', async () => {
     const t = makeT()
     const parent = newExecution()
-    await insert(t, [parent])
+    await seedDirectly(t, [parent])
     await updateWithChildren(t, [
       {
         executionId: parent.executionId,
@@ -341,7 +355,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
         childrenTaskExecutionsToInsertIfAnyUpdated: [],
       },
     ])
-    await expectPatched(t, parent, { status: 'running', updatedAt: PAST + 1 })
+    await expectPatched(t, parent, { status: 'running', updatedAt: NOW })
   })
 
   it('rolls the whole call back when a child executionId already exists', async () => {
@@ -349,7 +363,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
     const first = newExecution()
     const parent = newExecution()
     const existing = newExecution()
-    await insert(t, [first, parent, existing])
+    await seedDirectly(t, [first, parent, existing])
     const before = await allDocs(t)
     await expectConvexError(
       updateWithChildren(t, [
@@ -375,7 +389,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
   it('rolls the whole call back when two children share a sleepingTaskUniqueId', async () => {
     const t = makeT()
     const parent = newExecution()
-    await insert(t, [parent])
+    await seedDirectly(t, [parent])
     const before = await allDocs(t)
     const a = newSleepingExecution({ parentExecutionId: parent.executionId })
     const b = newSleepingExecution({
@@ -398,7 +412,7 @@ describe('updateManyByIdAndInsertChildrenIfUpdated', () => {
   it('does not look at the children of a request that was skipped', async () => {
     const t = makeT()
     const existing = newExecution()
-    await insert(t, [existing])
+    await seedDirectly(t, [existing])
     const before = await allDocs(t)
     // The child would collide, but its parent is not found: nothing to insert, no error.
     await updateWithChildren(t, [

@@ -47,7 +47,8 @@
 //!   first lets the storage's clock pass it ([`settle`], 2 ms);
 //! - a case that needs times kept exactly as sent (`startAt` and expiry times, for strict
 //!   bounds and ordering) learns the storage's clock from a write ([`Reached`]), places them
-//!   [`AHEAD_MARGIN_MS`] (250 ms) ahead of it, and waits until they have passed.
+//!   [`AHEAD_MARGIN_MS`] (250 ms, more when the storage answers slowly) ahead of it, and
+//!   waits until they have passed.
 //!
 //! The storage's clock must advance with real time (a system clock, skewed or not, or a
 //! server's): the cases wait for time to pass rather than move a clock. That

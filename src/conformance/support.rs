@@ -77,8 +77,9 @@ pub const LONG_AGO: u64 = 1_000;
 pub const FAR_AHEAD: u64 = 4_000_000_000_000;
 
 /// How far ahead of the storage's clock the cases place the times they need kept as sent
-/// (`startAt`, expiry times): the write that carries them must reach the storage within this,
-/// and the case then waits this long for them to pass.
+/// (`startAt`, expiry times), at least: the write that carries them must reach the storage
+/// within this, and the case then waits this long for them to pass. [`soon`] gives more when
+/// the storage answers slowly (8 times the round trip it measures, up to 2 s).
 pub const AHEAD_MARGIN_MS: u64 = 250;
 
 /// A time the storage stamps over: what a client far behind would send ([`LONG_AGO`]).
@@ -122,13 +123,20 @@ impl Reached {
     /// `factory` (whose backends share one clock: one server, or one in-memory clock) and reads
     /// back the `updatedAt` it got.
     pub async fn learn(factory: &dyn StorageFactory) -> Result<Self, Failure> {
+        Ok(Self::learn_timed(factory).await?.0)
+    }
+
+    /// [`learn`](Self::learn), and how long the write took.
+    async fn learn_timed(factory: &dyn StorageFactory) -> Result<(Self, Duration), Failure> {
         let backend = factory.create().await?;
         let probe = backend.client(single()).await?;
+        let started = Instant::now();
         probe
             .insert_many(vec![execution("clock-probe", past())])
             .await?;
+        let took = started.elapsed();
         let stored = must_get(&*probe, "clock-probe").await?;
-        Ok(Self::new(stored.updated_at))
+        Ok((Self::new(stored.updated_at), took))
     }
 
     /// A time the storage's clock has reached by now.
@@ -149,22 +157,23 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Learns the storage's clock and gives a time [`AHEAD_MARGIN_MS`] ahead of it: times placed
-/// from there are kept as sent by a write made at once, and pass after
-/// [`Reached::wait_past`].
+/// Learns the storage's clock and gives a time ahead of it ([`AHEAD_MARGIN_MS`], or 8 times
+/// the probe's round trip, up to 2 s): times placed from there are kept as sent by a write
+/// made at once, and pass after [`Reached::wait_past`].
 pub async fn soon(factory: &dyn StorageFactory) -> Result<(u64, Reached), Failure> {
-    let reached = Reached::learn(factory).await?;
-    Ok((reached.lower_bound() + AHEAD_MARGIN_MS, reached))
+    let (reached, took) = Reached::learn_timed(factory).await?;
+    let margin = millis(took * 8).clamp(AHEAD_MARGIN_MS, 2_000);
+    Ok((reached.lower_bound() + margin, reached))
 }
 
 /// Fails unless the time a case placed ahead of the storage's clock was kept: otherwise the
-/// write reached the storage more than [`AHEAD_MARGIN_MS`] late, and what the case checks
+/// write reached the storage later than the margin of [`soon`], and what the case checks
 /// next would not hold.
 pub fn ensure_kept(field: &str, stored: u64, sent: u64) -> CaseResult {
     ensure!(
         stored == sent,
-        "{field} {sent}, placed {AHEAD_MARGIN_MS} ms ahead of the storage's clock, was stored as \
-         {stored}: the write reached the storage too late for this case"
+        "{field} {sent}, placed ahead of the storage's clock, was stored as {stored}: the write \
+         reached the storage too late for this case"
     );
     Ok(())
 }

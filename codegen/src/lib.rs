@@ -127,7 +127,10 @@ pub fn render_with_layout(
     );
     files.insert(
         format!("{component_dir}/checks.ts"),
-        templates.render(templates::COMPONENT_CHECKS, &view::checks::build(component)?)?,
+        templates.render(
+            templates::COMPONENT_CHECKS,
+            &view::checks::build(component)?,
+        )?,
     );
     files.insert(
         format!("{component_dir}/clock.ts"),

@@ -115,9 +115,9 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
         }
         Access::UpdateRange { then, .. } => {
             // One index range, then a write per patched document; the parent step adds a
-            // lookup and a write per document. The limit is also what bounds the documents
-            // (and so the bytes) the range reads, hence the query budget rather than the
-            // document budget.
+            // lookup and a write per document. The limit also bounds the documents the range
+            // reads, hence the query budget rather than the document budget; their bytes are
+            // counted by the server as it reads (a call over a byte budget says how many fit).
             let per_document = match then {
                 Some(AfterUpdate::DecrementParentActiveChildrenCount { .. }) => 2,
                 None => 1,
@@ -133,8 +133,8 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
             ..none
         },
         // Deletes in batches, one call per batch, until the table is empty. No client can
-        // tune this batch, and every deleted document is read whole, so it stays small enough
-        // for large documents (500 of 32 KiB is half of Convex's 16 MiB read limit).
+        // tune this batch; every deleted document is read whole, so a batch also ends early
+        // where the bytes it read reach the read budget (large documents).
         Access::DeleteAll => OperationLimits {
             max_limit: Some(DELETE_ALL_BATCH),
             ..none

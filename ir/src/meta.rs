@@ -118,7 +118,12 @@ pub fn string_value(entry: &Entry, errors: &mut Errors) -> Option<(String, Span)
 
 /// The integer of `key = 42` or `key = -42`.
 pub fn integer_value(entry: &Entry, errors: &mut Errors) -> Option<(i64, Span)> {
-    let example = || format!("`{}` takes an integer, e.g. `{} = 63`", entry.key, entry.key);
+    let example = || {
+        format!(
+            "`{}` takes an integer, e.g. `{} = 63`",
+            entry.key, entry.key
+        )
+    };
     let Value::Assign(expr) = &entry.value else {
         errors.error(entry.span(), example());
         return None;

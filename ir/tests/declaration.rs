@@ -54,7 +54,11 @@ fn server_time_rules_are_those_of_the_spec() {
     let mut stored: Vec<(&str, ServerTime)> = table
         .fields
         .iter()
-        .filter_map(|field| field.server_time.map(|rule| (field.name.wire.as_str(), rule)))
+        .filter_map(|field| {
+            field
+                .server_time
+                .map(|rule| (field.name.wire.as_str(), rule))
+        })
         .collect();
     stored.sort();
     let mut expected = vec![
@@ -144,7 +148,10 @@ fn retry_safety_is_that_of_the_spec_table() {
         ("updateByStatusAndStartAtLessThanAndReturn", OnlyUnsent),
         ("updateByStatusAndOCFPStatusAndACCZeroAndReturn", OnlyUnsent),
         ("updateByCloseStatusAndReturn", OnlyUnsent),
-        ("updateByStatusAndIsSleepingTaskAndExpiresAtLessThan", Idempotent),
+        (
+            "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
+            Idempotent,
+        ),
         ("updateByOCFPExpiresAt", Idempotent),
         ("updateByCloseExpiresAt", Idempotent),
         ("updateByExecutorIdAndNPCAndReturn", OnlyUnsent),

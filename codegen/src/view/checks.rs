@@ -36,7 +36,10 @@ fn constant(doc: String, name: &str, props: Vec<Prop>) -> ShapeConstant {
 
 /// The numbers constant of a named type (`TASK_EXECUTION_UPDATE_NUMBERS`).
 pub fn named_constant(types: &Types<'_>, named: NamedType<'_>) -> Result<String, Error> {
-    Ok(format!("{}_NUMBERS", screaming_snake(&types.type_name(named)?)))
+    Ok(format!(
+        "{}_NUMBERS",
+        screaming_snake(&types.type_name(named)?)
+    ))
 }
 
 /// The numbers constant of an operation's arguments, when they hold numbers.

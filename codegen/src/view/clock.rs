@@ -25,8 +25,7 @@ pub struct RulesConstant {
 
 /// The rules of a table's fields, when it has time fields.
 pub fn table_constant(table: &Table) -> Option<String> {
-    has_rules(&table.fields)
-        .then(|| format!("{}_SERVER_TIME", screaming_snake(&table.rust_name)))
+    has_rules(&table.fields).then(|| format!("{}_SERVER_TIME", screaming_snake(&table.rust_name)))
 }
 
 /// The rules of an operation's arguments, when it has time arguments.
@@ -70,10 +69,7 @@ pub fn build(component: &Component) -> ClockFile {
     for operation in &component.operations {
         if let Some(name) = args_constant(operation) {
             rules.push(RulesConstant {
-                doc: js_doc(
-                    &format!("The time arguments of `{}`.", operation.name),
-                    0,
-                ),
+                doc: js_doc(&format!("The time arguments of `{}`.", operation.name), 0),
                 declaration: rules_declaration(&name, &operation.args),
             });
         }

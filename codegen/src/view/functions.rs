@@ -14,8 +14,8 @@ use durable_execution_storage_convex_ir::{
 
 use super::docs::js_doc;
 use super::types::{screaming_snake, Types, UNSET_FIELD};
-use super::{checks, clock};
 use super::validators::{operation_validators, DELETE_ALL_LIMIT_ARG};
+use super::{checks, clock};
 use crate::error::Error;
 use crate::layout::{quote, render_import, render_index_query, Expr, QueryTail, RangeStep};
 
@@ -789,11 +789,7 @@ pub fn build_lib(component: &Component) -> Result<LibFile, Error> {
             imports.push(render_import(specifiers, module, false));
         }
     }
-    imports.push(render_import(
-        &validator_specifiers,
-        "./validators",
-        false,
-    ));
+    imports.push(render_import(&validator_specifiers, "./validators", false));
     file.imports = imports;
     Ok(file)
 }
@@ -806,15 +802,18 @@ fn doc_type(table: &Table) -> String {
 /// The field that names a document in a refusal: the first field indexed alone that is a
 /// required string (`executionId`).
 fn document_key(table: &Table) -> Option<String> {
-    table.indexes.iter().find_map(|index| match index.fields.as_slice() {
-        [name] => table
-            .fields
-            .iter()
-            .find(|field| field.name == *name)
-            .filter(|field| field.ty == TypeRef::String && !field.optional)
-            .map(|field| field.name.wire.clone()),
-        _ => None,
-    })
+    table
+        .indexes
+        .iter()
+        .find_map(|index| match index.fields.as_slice() {
+            [name] => table
+                .fields
+                .iter()
+                .find(|field| field.name == *name)
+                .filter(|field| field.ty == TypeRef::String && !field.optional)
+                .map(|field| field.name.wire.clone()),
+            _ => None,
+        })
 }
 
 fn push_unique(list: &mut Vec<String>, value: String) {

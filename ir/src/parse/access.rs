@@ -240,7 +240,9 @@ pub fn resolve_operation(
         );
     }
     let retry = match retry {
-        Some((safety, span)) if kind == FunctionKind::Query && safety != RetrySafety::Idempotent => {
+        Some((safety, span))
+            if kind == FunctionKind::Query && safety != RetrySafety::Idempotent =>
+        {
             errors.error(
                 span,
                 format!(

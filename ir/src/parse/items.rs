@@ -403,6 +403,11 @@ pub fn resolve_fields(
                 ("server_time", FieldOwner::Table | FieldOwner::Operation) => {
                     server_time = server_time_of(&entry, owner, errors);
                 }
+                ("server_time", FieldOwner::Object) => errors.error(
+                    entry.span(),
+                    "`server_time` applies to a table's fields and to operation arguments, not \
+                     to the fields of an object (stored whole inside documents)",
+                ),
                 ("min", _) => min = meta::integer_value(&entry, errors),
                 ("max", _) => max = meta::integer_value(&entry, errors),
                 _ => meta::unknown_key(&entry, "a field's attributes", valid_keys, errors),
@@ -426,7 +431,10 @@ pub fn resolve_fields(
             }
         }
         let server_time = server_time.and_then(|(rule, span)| {
-            let is_time = ty == (TypeRef::Integer { rust: IntegerKind::U64 });
+            let is_time = ty
+                == (TypeRef::Integer {
+                    rust: IntegerKind::U64,
+                });
             if !is_time {
                 errors.error(
                     span,

@@ -165,7 +165,9 @@ fn field_doc(field: &Field) -> String {
         });
     }
     match (field.min, field.max) {
-        (Some(min), Some(max)) => notes.push(format!("The server refuses values outside {min}..={max}.")),
+        (Some(min), Some(max)) => {
+            notes.push(format!("The server refuses values outside {min}..={max}."))
+        }
         (Some(min), None) => notes.push(format!("The server refuses values below {min}.")),
         (None, Some(max)) => notes.push(format!("The server refuses values above {max}.")),
         (None, None) => {}

@@ -637,7 +637,8 @@ impl ConvexTaskExecutionsStorage {
                 Err(error) => error,
             };
             match budget_refusal(&error) {
-                Some(fits) if limit > 1 => {
+                // Not even the first document fits: a lower limit cannot help.
+                Some(fits) if limit > 1 && fits != Some(0) => {
                     let lower = match fits {
                         Some(n) if (1..limit).contains(&n) => n,
                         _ => limit.div_ceil(2).min(limit - 1),

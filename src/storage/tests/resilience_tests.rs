@@ -757,3 +757,18 @@ async fn an_update_too_large_for_a_document_is_refused_before_sending() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_range_call_whose_first_document_alone_is_too_large_fails_at_once() {
+    let fake = FakeConvex::start(|_| limit_exceeded("bytesReturned", Some(0))).await;
+    let storage = storage(&fake.url, ConvexStorageOptions::default());
+    let error = storage
+        .update_by_status_and_start_at_less_than_and_return(claim(100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StorageError::LimitExceeded { fits: Some(0), .. }),
+        "{error:?}"
+    );
+    assert_eq!(fake.calls().len(), 1, "a lower limit cannot help");
+}

@@ -7,6 +7,10 @@
 //! with `deleteAll` before each case, the cases then running one after the other (as they do
 //! locally too: `run_all` is sequential).
 //!
+//! The times the server stamps (spec §A) are checked against the storage's `now_millis`, its
+//! estimate of the server's clock, around each call, within the factory's default tolerance
+//! of 2 s (`StorageFactory::clock_tolerance_ms`).
+//!
 //! ```sh
 //! cargo test --test conformance_convex -- --nocapture   # prints the cases per operation
 //! ```

@@ -1,5 +1,10 @@
 //! The conformance suite and the concurrency scenarios against the in-memory storage, plus
 //! what only the in-memory storage can show (its injectable clock, its introspection).
+//!
+//! The suite runs three times: on the system clock, and with the storage's clock (the server
+//! it plays) 10 minutes ahead of and behind this process's: the cases never use the client's
+//! clock, so skew changes nothing. The server-time rules are then checked to the millisecond
+//! on a pinned clock, where the suite (whose storages' clocks move on their own) cannot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,10 +14,16 @@ use durable_execution_storage_convex::conformance::{
 };
 use durable_execution_storage_convex::storage::{
     Clock, GetByIdRequest, NewTaskExecution, TaskExecutionStorageUpdate,
-    UpdateByCloseStatusRequest, UpdateByIdAndInsertChildrenIfUpdatedRequest,
+    UpdateAndDecrementParentActiveChildrenCountRequest, UpdateByCloseExpiresAtLessThanRequest,
+    UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
+    UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
+    UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+    UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
+    UpdateByStatusAndStartAtLessThanRequest,
 };
 use durable_execution_storage_convex::task_executions::{
-    CloseStatus, RetryOptions, TaskExecutionStatus,
+    CloseStatus, OnChildrenFinishedProcessingStatus, RetryOptions, TaskExecutionStatus,
 };
 use durable_execution_storage_convex::{
     ConvexStorageOptions, InMemoryTaskExecutionsStorage, StorageError, TaskExecutionStorageValue,
@@ -29,6 +40,32 @@ async fn the_in_memory_storage_passes_every_conformance_case() {
         assert!(run >= 3, "{operation} has only {run} cases");
     }
     assert_eq!(per_operation.len(), OPERATIONS.len(), "{per_operation:?}");
+    report.assert_all_passed();
+}
+
+/// The storage's clock `skew_ms` ahead of the system clock (behind when negative).
+fn skewed_clock(skew_ms: i64) -> Clock {
+    Arc::new(move || {
+        let now = durable_execution_storage_convex::storage::now_millis();
+        now.saturating_add_signed(skew_ms)
+    })
+}
+
+const TEN_MINUTES_MS: i64 = 10 * 60 * 1_000;
+
+#[tokio::test]
+async fn every_case_passes_with_the_storage_clock_ten_minutes_ahead_of_the_client() {
+    let factory = InMemoryStorageFactory::with_clock(skewed_clock(TEN_MINUTES_MS));
+    let report = conformance::run_all(&factory).await;
+    println!("server clock +10 min: {report}");
+    report.assert_all_passed();
+}
+
+#[tokio::test]
+async fn every_case_passes_with_the_storage_clock_ten_minutes_behind_the_client() {
+    let factory = InMemoryStorageFactory::with_clock(skewed_clock(-TEN_MINUTES_MS));
+    let report = conformance::run_all(&factory).await;
+    println!("server clock -10 min: {report}");
     report.assert_all_passed();
 }
 
@@ -105,39 +142,395 @@ fn execution(id: &str, now: u64) -> TaskExecutionStorageValue {
     )
 }
 
-/// With a pinned clock, `updatedAt < now` is exact: an execution updated at `now` waits for
-/// the next millisecond.
+/// A storage whose clock reads `clock`, one shard.
+fn pinned(clock: &Arc<AtomicU64>) -> InMemoryTaskExecutionsStorage {
+    InMemoryTaskExecutionsStorage::with_clock(ConvexStorageOptions::default(), fixed_clock(clock))
+        .expect("options")
+}
+
+async fn stored(storage: &InMemoryTaskExecutionsStorage, id: &str) -> TaskExecutionStorageValue {
+    storage
+        .get_many_by_id(vec![GetByIdRequest {
+            execution_id: id.into(),
+            filters: None,
+        }])
+        .await
+        .expect("get")
+        .pop()
+        .flatten()
+        .unwrap_or_else(|| panic!("{id} is stored"))
+}
+
+const GRACE: u64 = InMemoryTaskExecutionsStorage::EXPIRY_GRACE_MS;
+
+/// Insert at 50,000: every `now` field is 50,000; `startAt` and the expiry times are kept
+/// from 50,000 on (equal included), raised (to 50,000; to 51,000) below.
+#[tokio::test]
+async fn insert_applies_the_server_time_rules_to_the_millisecond() {
+    let now = Arc::new(AtomicU64::new(50_000));
+    let storage = pinned(&now);
+    let mut sent = Vec::new();
+    for (id, at) in [("before", 49_999), ("at", 50_000), ("after", 50_001)] {
+        let mut value = execution(id, at);
+        value.created_at = at;
+        value.updated_at = 4_000_000_000_000;
+        value.started_at = Some(at);
+        value.finished_at = Some(1);
+        value.waiting_for_children_started_at = Some(at);
+        value.waiting_for_finalize_started_at = Some(at);
+        value.on_children_finished_processing_finished_at = Some(at);
+        value.closed_at = Some(4_000_000_000_000);
+        value.start_at = at;
+        value.expires_at = Some(at);
+        value.on_children_finished_processing_expires_at = Some(at);
+        value.close_expires_at = Some(at);
+        sent.push(value);
+    }
+    storage.insert_many(sent.clone()).await.expect("insert");
+    for value in sent {
+        let at = value.start_at;
+        let mut expected = value.clone();
+        expected.created_at = 50_000;
+        expected.updated_at = 50_000;
+        for stamp in [
+            &mut expected.started_at,
+            &mut expected.finished_at,
+            &mut expected.waiting_for_children_started_at,
+            &mut expected.waiting_for_finalize_started_at,
+            &mut expected.on_children_finished_processing_finished_at,
+            &mut expected.closed_at,
+        ] {
+            *stamp = Some(50_000);
+        }
+        expected.start_at = at.max(50_000);
+        let expiry = if at >= 50_000 { at } else { 50_000 + GRACE };
+        expected.expires_at = Some(expiry);
+        expected.on_children_finished_processing_expires_at = Some(expiry);
+        expected.close_expires_at = Some(expiry);
+        assert_eq!(stored(&storage, &value.execution_id).await, expected);
+    }
+}
+
+/// A patch at 60,000 applies the same rules to the fields it sets, and only to those.
+#[tokio::test]
+async fn a_patch_applies_the_server_time_rules_to_the_fields_it_sets() {
+    let now = Arc::new(AtomicU64::new(50_000));
+    let storage = pinned(&now);
+    let mut value = execution("a", 50_000);
+    value.expires_at = Some(70_000);
+    value.close_expires_at = Some(80_000);
+    storage.insert_many(vec![value]).await.expect("insert");
+    now.store(60_000, Ordering::SeqCst);
+    let update = TaskExecutionStorageUpdate {
+        start_at: Some(59_999),
+        started_at: Some(1),
+        finished_at: Some(4_000_000_000_000),
+        expires_at: Some(59_999),
+        on_children_finished_processing_expires_at: Some(60_000),
+        closed_at: Some(7),
+        updated_at: 1,
+        ..TaskExecutionStorageUpdate::default()
+    };
+    storage
+        .update_many_by_id(vec![UpdateByIdRequest {
+            execution_id: "a".into(),
+            filters: None,
+            update,
+        }])
+        .await
+        .expect("update");
+    let a = stored(&storage, "a").await;
+    assert_eq!(
+        (a.created_at, a.updated_at, a.start_at),
+        (50_000, 60_000, 60_000)
+    );
+    assert_eq!(
+        (a.started_at, a.finished_at, a.closed_at),
+        (Some(60_000), Some(60_000), Some(60_000))
+    );
+    assert_eq!(a.expires_at, Some(60_000 + GRACE));
+    assert_eq!(a.on_children_finished_processing_expires_at, Some(60_000));
+    // Not in the update: kept, although earlier than now.
+    assert_eq!(a.close_expires_at, Some(80_000));
+    assert_eq!(a.waiting_for_children_started_at, None);
+}
+
+/// The claim's bound is `min(bound, now)`, strict; its lease is `now + timeoutMs`, whatever
+/// `updateExpiresAtWithStartedAt` says.
+#[tokio::test]
+async fn the_claim_is_bounded_by_now_and_leases_from_now() {
+    let now = Arc::new(AtomicU64::new(50_000));
+    let storage = pinned(&now);
+    let mut scheduled = execution("scheduled", 50_000);
+    scheduled.start_at = 50_005;
+    storage
+        .insert_many(vec![execution("due", 1), scheduled])
+        .await
+        .expect("insert");
+    let claim = |bound: u64| UpdateByStatusAndStartAtLessThanRequest {
+        status: TaskExecutionStatus::Ready,
+        start_at_less_than: bound,
+        update: TaskExecutionStorageUpdate {
+            status: Some(TaskExecutionStatus::Running),
+            ..TaskExecutionStorageUpdate::default()
+        },
+        update_expires_at_with_started_at: 1,
+        limit: 10,
+    };
+    let ids = |values: Vec<TaskExecutionStorageValue>| {
+        values
+            .into_iter()
+            .map(|v| (v.execution_id, v.expires_at))
+            .collect::<Vec<_>>()
+    };
+    let claim_at = |at: u64, bound: u64| {
+        now.store(at, Ordering::SeqCst);
+        storage.update_by_status_and_start_at_less_than_and_return(claim(bound))
+    };
+    // "due" was sent long ago: its startAt is the insert's now, 50,000, not before now.
+    assert!(claim_at(50_000, u64::MAX).await.expect("claim").is_empty());
+    assert_eq!(
+        ids(claim_at(50_001, u64::MAX).await.expect("claim")),
+        vec![("due".to_owned(), Some(50_001 + 1_000))]
+    );
+    // A bound far ahead is lowered to now: "scheduled" is not due before 50,005.
+    assert!(claim_at(50_005, u64::MAX).await.expect("claim").is_empty());
+    assert!(claim_at(50_009, 50_005).await.expect("claim").is_empty());
+    assert_eq!(
+        ids(claim_at(50_006, u64::MAX).await.expect("claim")),
+        vec![("scheduled".to_owned(), Some(50_006 + 1_000))]
+    );
+}
+
+/// The three sweeps: bound `min(bound, now)`, strict. An expiry written at `now` (kept) is
+/// expired from the next millisecond; one written before `now` only after the grace.
+#[tokio::test]
+async fn the_expiry_sweeps_are_bounded_by_now() {
+    let now = Arc::new(AtomicU64::new(50_000));
+    let storage = pinned(&now);
+    let mut on_time = execution("on-time", 1);
+    on_time.status = TaskExecutionStatus::Running;
+    on_time.expires_at = Some(50_000);
+    on_time.on_children_finished_processing_expires_at = Some(50_000);
+    on_time.close_expires_at = Some(50_000);
+    let mut late = on_time.clone();
+    late.execution_id = "late".into();
+    late.expires_at = Some(49_999);
+    late.on_children_finished_processing_expires_at = Some(1);
+    late.close_expires_at = Some(0);
+    storage
+        .insert_many(vec![on_time, late])
+        .await
+        .expect("insert");
+    let touch = TaskExecutionStorageUpdate::default;
+    for (at, expected) in [
+        (50_000, 0),
+        (50_001, 1),
+        (50_000 + GRACE, 1),
+        (50_001 + GRACE, 2),
+    ] {
+        now.store(at, Ordering::SeqCst);
+        let expired = storage
+            .update_by_status_and_is_sleeping_task_and_expires_at_less_than(
+                UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
+                    status: TaskExecutionStatus::Running,
+                    is_sleeping_task: false,
+                    expires_at_less_than: u64::MAX,
+                    update: touch(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("sweep");
+        let ocfp = storage
+            .update_by_on_children_finished_processing_expires_at_less_than(
+                UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+                    on_children_finished_processing_expires_at_less_than: u64::MAX,
+                    update: touch(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("sweep");
+        let close = storage
+            .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
+                close_expires_at_less_than: u64::MAX,
+                update: touch(),
+                limit: 10,
+            })
+            .await
+            .expect("sweep");
+        // The sweeps leave the expiry fields as they are: each counts everything expired.
+        assert_eq!(
+            (expired, ocfp, close),
+            (expected, expected, expected),
+            "at {at}"
+        );
+    }
+}
+
+/// With a pinned clock, `updatedAt < now` is exact for the four operations that use it: an
+/// execution written at `now` waits for the next millisecond. One execution matches all
+/// four; each patch (of `updatedAt` only) stamps the instant it ran, which hides it from the
+/// others until the clock moves on.
 #[tokio::test]
 async fn updated_at_equal_to_now_is_excluded_with_a_pinned_clock() {
     let now = Arc::new(AtomicU64::new(10_000));
+    let storage = pinned(&now);
+    let mut value = execution("a", 1);
+    value.status = TaskExecutionStatus::WaitingForChildren;
+    value.is_finished = true;
+    value.close_status = CloseStatus::Ready;
+    value.executor_id = Some("executor".into());
+    value.needs_promise_cancellation = true;
+    // Sent far ahead: stored at the insert's now, 10,000.
+    value.updated_at = 4_000_000_000_000;
+    storage.insert_many(vec![value]).await.expect("insert");
+    let update = TaskExecutionStorageUpdate::default;
+    // Counts of (on children finished, close, promise cancellation, decrement), one call each.
+    let run = || async {
+        let ocfp = storage
+            .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(
+                UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest {
+                    status: TaskExecutionStatus::WaitingForChildren,
+                    on_children_finished_processing_status: OnChildrenFinishedProcessingStatus::Idle,
+                    update: update(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("ocfp");
+        let close = storage
+            .update_by_close_status_and_return(UpdateByCloseStatusRequest {
+                close_status: CloseStatus::Ready,
+                update: update(),
+                limit: 10,
+            })
+            .await
+            .expect("close");
+        let npc = storage
+            .update_by_executor_id_and_needs_promise_cancellation_and_return(
+                UpdateByExecutorIdAndNeedsPromiseCancellationRequest {
+                    executor_id: "executor".into(),
+                    needs_promise_cancellation: true,
+                    update: update(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("npc");
+        let decrement = storage
+            .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+                UpdateAndDecrementParentActiveChildrenCountRequest {
+                    is_finished: true,
+                    close_status: CloseStatus::Ready,
+                    update: update(),
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("decrement");
+        (ocfp.len(), close.len(), npc.len(), decrement)
+    };
+    // At the insert's millisecond: nothing. Then each operation in turn takes it and stamps
+    // the instant, which hides it from the next ones within that millisecond.
+    for (at, expected) in [
+        (10_000, (0, 0, 0, 0)),
+        (10_001, (1, 0, 0, 0)),
+        (10_002, (1, 0, 0, 0)),
+    ] {
+        now.store(at, Ordering::SeqCst);
+        assert_eq!(run().await, expected, "at {at}");
+    }
+    // Each alone, one millisecond apart.
+    now.store(10_003, Ordering::SeqCst);
+    let close = storage
+        .update_by_close_status_and_return(UpdateByCloseStatusRequest {
+            close_status: CloseStatus::Ready,
+            update: update(),
+            limit: 10,
+        })
+        .await
+        .expect("close");
+    assert_eq!(close.first().map(|v| v.updated_at), Some(10_003));
+    assert_eq!(
+        run().await,
+        (0, 0, 0, 0),
+        "at 10,003, right after the close"
+    );
+    now.store(10_004, Ordering::SeqCst);
+    assert_eq!(run().await, (1, 0, 0, 0), "at 10,004");
+}
+
+/// One `now` per request: the decrement over two shards patches a parent (in shard 1) from
+/// its child's close (shard 0), and the same request's selection in shard 1 then sees the
+/// parent written at `now`: not selected. (The Convex storage runs one transaction per
+/// shard, each with its own `now`: the differential test allows for both.)
+#[tokio::test]
+async fn the_decrement_over_several_shards_has_one_now() {
+    use durable_execution_storage_convex::storage::shard_of_execution;
+    let now = Arc::new(AtomicU64::new(10_000));
     let storage = InMemoryTaskExecutionsStorage::with_clock(
-        ConvexStorageOptions::default(),
+        ConvexStorageOptions::default().with_total_shards(2),
         fixed_clock(&now),
     )
     .expect("options");
-    let mut value = execution("a", 10_000);
-    value.close_status = CloseStatus::Ready;
-    storage.insert_many(vec![value]).await.expect("insert");
-    let request = UpdateByCloseStatusRequest {
-        close_status: CloseStatus::Ready,
-        update: TaskExecutionStorageUpdate {
-            close_status: Some(CloseStatus::Closing),
-            updated_at: 10_000,
-            ..TaskExecutionStorageUpdate::default()
-        },
-        limit: 10,
+    let id_in = |shard| {
+        (0..100)
+            .map(|n| format!("e{n}"))
+            .find(|id| shard_of_execution(id, 2) == shard)
+            .expect("an id in each shard")
     };
-    let picked = storage
-        .update_by_close_status_and_return(request.clone())
+    let (child_id, parent_id) = (id_in(0), id_in(1));
+    let finished = |id: &str| {
+        let mut value = execution(id, 1);
+        value.is_finished = true;
+        value.close_status = CloseStatus::Ready;
+        value.active_children_count = 2;
+        value
+    };
+    let mut child = finished(&child_id);
+    child.parent = Some(
+        durable_execution_storage_convex::storage::ParentTaskExecutionSummary {
+            task_id: "task".into(),
+            execution_id: parent_id.clone(),
+            index_in_parent_children: 0,
+            is_only_child_of_parent: false,
+            is_finalize_of_parent: false,
+        },
+    );
+    storage
+        .insert_many(vec![finished(&parent_id), child])
         .await
-        .expect("at now");
-    assert!(picked.is_empty());
+        .expect("insert");
     now.store(10_001, Ordering::SeqCst);
-    let picked = storage
-        .update_by_close_status_and_return(request)
+    let count = storage
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+            UpdateAndDecrementParentActiveChildrenCountRequest {
+                is_finished: true,
+                close_status: CloseStatus::Ready,
+                update: TaskExecutionStorageUpdate {
+                    close_status: Some(CloseStatus::Closed),
+                    ..TaskExecutionStorageUpdate::default()
+                },
+                limit: 10,
+            },
+        )
         .await
-        .expect("after now");
-    assert_eq!(picked.len(), 1);
+        .expect("decrement");
+    assert_eq!(
+        count, 1,
+        "the parent, patched at now by its child, is not selected"
+    );
+    let parent = stored(&storage, &parent_id).await;
+    assert_eq!(
+        (
+            parent.active_children_count,
+            parent.updated_at,
+            parent.close_status
+        ),
+        (1, 10_001, CloseStatus::Ready)
+    );
 }
 
 #[tokio::test]
@@ -160,7 +553,11 @@ async fn clients_share_executions_and_keep_their_own_options() {
         .await
         .expect("insert");
     assert_eq!(second.len(), 1);
-    first.delete_all().await.expect("no-op outside test mode");
+    let refused = first.delete_all().await.expect_err("outside test mode");
+    assert!(
+        matches!(refused, StorageError::TestModeRequired { .. }),
+        "{refused}"
+    );
     assert_eq!(second.len(), 1);
     second.delete_all().await.expect("delete");
     assert!(first.is_empty());

@@ -16,7 +16,8 @@
 //! updates with set fields and `unset` entries, children inserted under a parent, the range
 //! operations with limits 0..=4, the parent decrement (limit 0..=6, split across the owned
 //! shards), and deletions. Ids come from a small pool
-//! (`x0`..`x9`) so that operations meet the same executions. Both storages get the same
+//! (`x0`..`x9`) so that operations meet the same executions. One case in 50 also lets time
+//! pass ([`Op::Advance`], 1.1 s) and then runs the three expiry sweeps. Both storages get the same
 //! options; each case gets a fresh, empty Convex database (a new instance of the local server;
 //! with `CONVEX_URL`, the deployment emptied with `deleteAll`).
 //!
@@ -25,26 +26,52 @@
 //! Every result (values, counts, `AlreadyExists` refusals), and at the end the state read back:
 //! every execution of the pool by id, every sleeping task unique id, every parent's children.
 //! Storage values carry no server-assigned field (`_id`, `_creationTime`, `shard`,
-//! `parentExecutionDocId` are not part of them), so values compare with `==`. Order is compared
-//! exactly except where the contract leaves it open:
+//! `parentExecutionDocId` are not part of them); their times are the two clocks' and compare
+//! as the step that stamped them (see "Time"); then values compare with `==`. Order is
+//! compared exactly except where the contract leaves it open:
 //!
 //! - the children of a parent are compared as a set (sorted by execution id);
 //! - the parent decrement over several owned shards: the Convex storage sends one transaction
-//!   per shard concurrently, so they apply in any order, while the oracle applies them in
-//!   ascending shard order. Which order wins matters when a child in one shard has its parent
-//!   in another shard that the decrement also selects (the decrement rewrites the parent's
-//!   `updatedAt` and count). When the results differ, the test accepts the Convex outcome if
-//!   the oracle, rebuilt from the same history, gives exactly that outcome (result and every
-//!   value) with the shards in another order; the summary counts how often that happened.
+//!   per shard concurrently, so they apply in any order, each with its own `now`, while the
+//!   oracle applies them in one transaction (ascending shards, one `now`). Which wins matters
+//!   when a child in one shard has its parent in another shard that the decrement also
+//!   selects: closing the child rewrites the parent's count and `updatedAt` (to that
+//!   transaction's `now`, which a later millisecond's `updatedAt < now` then passes). When the
+//!   results differ, the test accepts the Convex outcome if the oracle, rebuilt from the same
+//!   history, gives exactly that outcome (result and every value) with the shards in another
+//!   order and/or in separate milliseconds ([`other_runs`]); the summary counts how often.
 //!
 //! # Time
 //!
-//! The conditions `updatedAt < now` use each storage's own clock: the server's for Convex, the
-//! system clock for the oracle. Every `updatedAt` is therefore either far in the past
-//! ([`PAST`] = 1,000 ms after the epoch, plus 0..2) or far in the future ([`FUTURE`], in 2096,
-//! plus 0..1), so both clocks give the same answer even with minutes of skew. Other timestamps
-//! (`startAt`, `expiresAt`, bounds) are compared with bounds the client passes, and use values
-//! around [`PAST`] so that ties and bounds equal to a value occur.
+//! The server's clock is authoritative (spec §A): every `now` field (`createdAt`,
+//! `updatedAt`, `startedAt`, ...) is the `now` of the call that wrote it, `startAt` is raised to
+//! it, an expiry time before it becomes `now + EXPIRY_GRACE_MS`, a claim's lease is
+//! `now + timeoutMs`, and the `…LessThan` bounds are lowered to it. The two storages have
+//! different clocks: the oracle a logical one ([`LogicalClock`]: one millisecond per request,
+//! starting at the real time of the case's start, deterministic so that it can be rebuilt),
+//! Convex the server's (this machine's clock for the local server). So that selections do not
+//! depend on the exact clock:
+//!
+//! - every time the client sends is [`PAST`] (1970) or [`FUTURE`] (2096), never near a clock:
+//!   what a rule makes of it is `now`, `now + 1 s` or the value itself, the same on both sides;
+//! - every call comes after the previous one by at least a millisecond on both sides (the
+//!   Convex side waits for the local clock to leave the previous call's millisecond): a
+//!   `now` stamped by an earlier call is always `< now`, on both;
+//! - `now + 1 s` (an expiry written in the past, or a lease: `timeoutMs` is 1 s) is reached on
+//!   both sides only by an [`Op::Advance`]: 1.1 s for the oracle's clock, a real 1.1 s sleep
+//!   on the Convex side. In between, real time must not reach it alone: a run of operations
+//!   that takes longer than [`SEGMENT_LIMIT`] (0.9 s) on the Convex side makes the case
+//!   inconclusive, and it is run again (at most [`SLOW_ATTEMPTS`] times; the summary counts
+//!   them).
+//!
+//! Values then compare modulo the clocks: each side records the times each step could have
+//! read (the oracle its logical reads, the Convex side the local clock before and after the
+//! call), and every time in a value is replaced by the step that stamped it, per its rule
+//! ([`Windows::value`]): a `now` field or `startAt` by `NOW_CODE + step` (10,000,000 + step),
+//! an expiry time or lease by `LEASE_CODE + step` (20,000,000 + step), a kept [`FUTURE`] by
+//! itself. So a failure shows `updatedAt: 10000003` for "the now of step 3". Against a real
+//! deployment (`CONVEX_URL`), whose clock is not this machine's, a stamped time only reads as
+//! "some now" (the code without the step).
 //!
 //! # Not covered here
 //!
@@ -62,20 +89,22 @@
 //!
 //! # Cost
 //!
-//! About 50 ms per case on the local server (a 2-core machine, debug build): the default
-//! 1,000 cases take ~50 s; `DIFFERENTIAL_CASES=10000` about 8 to 9 minutes.
+//! About 50 ms per case on the local server (a 2-core machine, debug build), plus 1.1 s for
+//! each of the ~20 advances: the default 1,000 cases take about 75 s on a quiet machine (more
+//! when other builds share the cores); `DIFFERENTIAL_CASES=10000` about 12 minutes.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use durable_execution_storage_convex::conformance::StorageFactory;
 use durable_execution_storage_convex::storage::{
-    split_limit, GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,
-    NewTaskExecution, ParentTaskExecutionSummary,
+    now_millis, split_limit, Clock, GetByIdRequest, GetByParentExecutionIdRequest,
+    GetBySleepingTaskUniqueIdRequest, NewTaskExecution, ParentTaskExecutionSummary,
     UpdateAndDecrementParentActiveChildrenCountRequest, UpdateByCloseExpiresAtLessThanRequest,
     UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
     UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
@@ -111,11 +140,41 @@ const SEED: u64 = 0x0D1F_F0CA_5E5E_ED01;
 /// At most this many operations after the setup insert.
 const MAX_OPS: usize = 24;
 
-/// "Long ago" for every clock: `updatedAt < now` holds.
+/// What a client far behind sends (1970): every time rule replaces it with the server's
+/// `now` (or `now + EXPIRY_GRACE_MS`); as a bound, it selects nothing.
 const PAST: u64 = 1_000;
 
-/// Far in the future (2096) for every clock: `updatedAt < now` does not hold.
+/// What a client far ahead sends (2096): kept by `at_least_now` and `expiry`, replaced by
+/// `now` in a `now` field; as a bound, it is lowered to `now`.
 const FUTURE: u64 = 4_000_000_000_000;
+
+/// `EXPIRY_GRACE_MS` of the server-time rules: an expiry time written before `now` becomes
+/// `now` plus this.
+const EXPIRY_GRACE_MS: u64 = 1_000;
+
+/// Every execution's `timeoutMs`: a claim's lease (`now + timeoutMs`) then reads like an expiry
+/// written in the past (`now + EXPIRY_GRACE_MS`), and both expire after an [`Op::Advance`].
+const TIMEOUT_MS: u64 = EXPIRY_GRACE_MS;
+
+/// How long an [`Op::Advance`] lets pass: more than the grace and the lease.
+const ADVANCE_MS: u64 = 1_100;
+
+/// How often a case gets one [`Op::Advance`] (it costs 1.1 s of real time).
+const ADVANCE_PROBABILITY: f64 = 0.02;
+
+/// The longest a run of operations between two advances may take on the Convex side before
+/// the case is run again: beyond [`EXPIRY_GRACE_MS`], real time alone would expire what the
+/// oracle's logical clock keeps (see the module docs).
+const SEGMENT_LIMIT: Duration = Duration::from_millis(900);
+
+/// A case that keeps being too slow is tried this many times, then fails.
+const SLOW_ATTEMPTS: u32 = 5;
+
+/// What a normalized `now` of step `k` reads as: `NOW_CODE + k` (see the module docs).
+const NOW_CODE: u64 = 10_000_000;
+
+/// What a normalized `now + EXPIRY_GRACE_MS` (or lease) of step `k` reads as: `LEASE_CODE + k`.
+const LEASE_CODE: u64 = 20_000_000;
 
 /// The execution ids every case draws from, for roots and children alike.
 const IDS: [&str; 10] = ["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9"];
@@ -256,7 +315,7 @@ impl NewExec {
                     delay_multiplier: Some(1.5),
                 },
                 sleep_ms_before_run: 0,
-                timeout_ms: 100,
+                timeout_ms: TIMEOUT_MS,
                 are_children_sequential: false,
                 input: format!("{{\"id\":\"{}\"}}", self.id),
             },
@@ -454,6 +513,8 @@ enum Op {
     },
     DeleteById(&'static str),
     DeleteAll,
+    /// Lets [`ADVANCE_MS`] pass: the oracle's clock moves on, the Convex side sleeps.
+    Advance,
 }
 
 /// One generated test case.
@@ -524,18 +585,22 @@ fn status() -> impl Strategy<Value = TaskExecutionStatus> {
     ]
 }
 
-/// An `updatedAt`: long ago or far ahead for every clock (see the module docs).
+/// An `updatedAt` (always replaced by the server's `now`): from a client far behind or far
+/// ahead.
 fn updated_at() -> impl Strategy<Value = u64> {
-    pick(&[PAST, PAST + 1, PAST + 2, FUTURE, FUTURE + 1])
+    pick(&[PAST, FUTURE])
 }
 
-/// A `startAt`, `expiresAt`-like value or bound, around [`PAST`] so that ties occur.
+/// A `startAt`, expiry time or event stamp: long ago (raised to `now`, or `now + 1 s`) or far
+/// ahead (kept, or `now` for an event stamp). Never near any clock, so that what the rules
+/// make of it does not depend on the exact time (see the module docs).
 fn instant() -> impl Strategy<Value = u64> {
-    pick(&[PAST, PAST + 1, PAST + 2, PAST + 3])
+    pick(&[PAST, FUTURE])
 }
 
+/// A `…LessThan` bound: long ago (selects nothing) or far ahead (lowered to `now`).
 fn bound() -> impl Strategy<Value = u64> {
-    pick(&[PAST, PAST + 1, PAST + 2, PAST + 3, FUTURE])
+    pick(&[PAST, FUTURE])
 }
 
 fn limit() -> impl Strategy<Value = u32> {
@@ -819,6 +884,44 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The three expiry sweeps with no bound of the client's (lowered to `now`): what follows an
+/// [`Op::Advance`], so that the leases and expiry times written before it are swept.
+fn sweeps() -> impl Strategy<Value = Vec<Op>> {
+    (
+        (
+            prop_oneof![3 => Just(TaskExecutionStatus::Running), 1 => status()],
+            any::<bool>(),
+            update(),
+            1_u32..=4,
+        ),
+        (update(), 1_u32..=4),
+        (update(), 1_u32..=4),
+    )
+        .prop_map(
+            |((status, is_sleeping_task, expire, l1), (ocfp, l2), (close, l3))| {
+                vec![
+                    Op::ExpireByStatus {
+                        status,
+                        is_sleeping_task,
+                        expires_at_less_than: FUTURE,
+                        update: expire,
+                        limit: l1,
+                    },
+                    Op::ExpireOnChildrenFinished {
+                        less_than: FUTURE,
+                        update: ocfp,
+                        limit: l2,
+                    },
+                    Op::ExpireClose {
+                        less_than: FUTURE,
+                        update: close,
+                        limit: l3,
+                    },
+                ]
+            },
+        )
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (1_u32..=3)
         .prop_flat_map(|total_shards| {
@@ -837,15 +940,24 @@ fn case() -> impl Strategy<Value = Case> {
                 Just(test_mode),
                 setup(),
                 prop::collection::vec(op(), 0..=MAX_OPS),
+                prop::option::weighted(ADVANCE_PROBABILITY, (0..=MAX_OPS, sweeps())),
             )
         })
-        .prop_map(|(total_shards, shards, test_mode, setup, ops)| Case {
-            total_shards,
-            shards,
-            test_mode,
-            setup,
-            ops,
-        })
+        .prop_map(
+            |(total_shards, shards, test_mode, setup, mut ops, advance)| {
+                if let Some((at, sweeps)) = advance {
+                    let at = at.min(ops.len());
+                    ops.splice(at..at, std::iter::once(Op::Advance).chain(sweeps));
+                }
+                Case {
+                    total_shards,
+                    shards,
+                    test_mode,
+                    setup,
+                    ops,
+                }
+            },
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -856,6 +968,8 @@ fn case() -> impl Strategy<Value = Case> {
 enum Outcome {
     Done,
     AlreadyExists,
+    /// A deletion without test mode, refused.
+    TestModeRequired,
     /// Any other error: the oracle has none, so this always disagrees.
     Failed(String),
     Found(Vec<Option<TaskExecutionStorageValue>>),
@@ -870,6 +984,7 @@ impl Outcome {
         match result {
             Ok(value) => ok(value),
             Err(error) if error.is_already_exists() => Self::AlreadyExists,
+            Err(StorageError::TestModeRequired { .. }) => Self::TestModeRequired,
             Err(error) => Self::Failed(error.to_string()),
         }
     }
@@ -878,7 +993,7 @@ impl Outcome {
     /// for those that answer nothing.
     fn found_something(&self) -> Option<bool> {
         match self {
-            Self::Done | Self::AlreadyExists | Self::Failed(_) => None,
+            Self::Done | Self::AlreadyExists | Self::TestModeRequired | Self::Failed(_) => None,
             Self::Found(found) => Some(found.iter().any(Option::is_some)),
             Self::Patched(values) => Some(!values.is_empty()),
             Self::Count(count) => Some(*count > 0),
@@ -1136,6 +1251,8 @@ async fn apply(storage: &dyn TaskExecutionsStorage, op: &Op) -> Outcome {
         ),
         Op::DeleteById(id) => Outcome::of(storage.delete_by_id(id).await, |()| Outcome::Done),
         Op::DeleteAll => Outcome::of(storage.delete_all().await, |()| Outcome::Done),
+        // Time passing is up to the side (`Oracle::apply`, `ConvexSide::apply`).
+        Op::Advance => Outcome::Done,
     }
 }
 
@@ -1159,24 +1276,178 @@ async fn snapshot(storage: &dyn TaskExecutionsStorage) -> Outcome {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Time: the oracle's logical clock, the steps' windows, and values compared modulo `now`.
+
+/// The oracle's clock: logical milliseconds. Each read is one millisecond after the previous
+/// one, so every request (one read each) comes strictly after the one before, as every call
+/// does on the server (the Convex side makes sure of it). Deterministic, so that a rebuilt
+/// oracle replays the same times.
+#[derive(Clone)]
+struct LogicalClock {
+    now: Arc<AtomicU64>,
+    /// While set, reads do not advance it: several requests then share one `now`.
+    frozen: Arc<AtomicBool>,
+}
+
+impl LogicalClock {
+    fn starting_at(at: u64) -> Self {
+        Self {
+            now: Arc::new(AtomicU64::new(at)),
+            frozen: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        let (now, frozen) = (Arc::clone(&self.now), Arc::clone(&self.frozen));
+        Arc::new(move || {
+            if frozen.load(Ordering::SeqCst) {
+                now.load(Ordering::SeqCst)
+            } else {
+                now.fetch_add(1, Ordering::SeqCst) + 1
+            }
+        })
+    }
+
+    /// The last time read (without reading).
+    fn last(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, ms: u64) {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
+    }
+}
+
+/// The times each step's requests could have read, per step: the oracle's logical reads, or
+/// the local clock before and after a Convex call (the local server shares this machine's
+/// clock). Steps never overlap, so a time a request stamped names the step that stamped it.
+#[derive(Clone, Default)]
+struct Windows {
+    steps: Vec<(u64, u64)>,
+    /// `false` against a real deployment, whose clock is not this machine's: a stamped time
+    /// then only reads as "some now".
+    exact: bool,
+}
+
+impl Windows {
+    fn exact() -> Self {
+        Self {
+            steps: Vec::new(),
+            exact: true,
+        }
+    }
+
+    /// `at` as compared: a time the client sent and the rules kept ([`FUTURE`]) as itself;
+    /// `now + offset` of step `k` as `code + k` (as `code` when not exact); anything else
+    /// (which no rule gives) as itself, so that it shows.
+    fn code(&self, at: u64, offset: u64, code: u64) -> u64 {
+        if at >= FUTURE || at < offset {
+            return at;
+        }
+        if !self.exact {
+            return code;
+        }
+        let stamped = at - offset;
+        self.steps
+            .iter()
+            .position(|&(from, to)| (from..=to).contains(&stamped))
+            .map_or(at, |step| code + u64::try_from(step).unwrap_or(0))
+    }
+
+    /// `value` with every time replaced by [`code`](Self::code) per its rule: the `now`
+    /// fields and `startAt` (raised to `now`) as `NOW_CODE + step`, the expiry times as
+    /// `LEASE_CODE + step` (`now + EXPIRY_GRACE_MS`, or a claim's `now + TIMEOUT_MS`).
+    fn value(&self, value: &TaskExecutionStorageValue) -> TaskExecutionStorageValue {
+        let mut value = value.clone();
+        let now = |at: u64| self.code(at, 0, NOW_CODE);
+        let lease = |at: u64| self.code(at, EXPIRY_GRACE_MS, LEASE_CODE);
+        value.created_at = now(value.created_at);
+        value.updated_at = now(value.updated_at);
+        value.start_at = now(value.start_at);
+        for stamp in [
+            &mut value.started_at,
+            &mut value.finished_at,
+            &mut value.waiting_for_children_started_at,
+            &mut value.waiting_for_finalize_started_at,
+            &mut value.on_children_finished_processing_finished_at,
+            &mut value.closed_at,
+        ] {
+            *stamp = stamp.map(now);
+        }
+        for expiry in [
+            &mut value.expires_at,
+            &mut value.on_children_finished_processing_expires_at,
+            &mut value.close_expires_at,
+        ] {
+            *expiry = expiry.map(lease);
+        }
+        value
+    }
+
+    /// `outcome` with every value's times as [`value`](Self::value) gives them.
+    fn outcome(&self, outcome: &Outcome) -> Outcome {
+        match outcome {
+            Outcome::Found(values) => Outcome::Found(
+                values
+                    .iter()
+                    .map(|v| v.as_ref().map(|v| self.value(v)))
+                    .collect(),
+            ),
+            Outcome::Patched(values) => {
+                Outcome::Patched(values.iter().map(|v| self.value(v)).collect())
+            }
+            Outcome::Children(lists) => Outcome::Children(
+                lists
+                    .iter()
+                    .map(|list| list.iter().map(|v| self.value(v)).collect())
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The oracle, rebuildable with another shard order for the parent decrement.
+
+/// How the Convex storage may have applied a decrement over several owned shards: one
+/// transaction per shard, in `order`; `same_now[i]` when the `i`-th ran in the same
+/// millisecond as the one before it (never for the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ShardRun {
+    order: Vec<u32>,
+    same_now: Vec<bool>,
+}
 
 /// The in-memory storage and how it got to its state.
 struct Oracle {
     options: ConvexStorageOptions,
     storage: InMemoryTaskExecutionsStorage,
-    /// Every operation applied, with the shard order of a decrement applied in a non-default
-    /// order.
-    history: Vec<(Op, Option<Vec<u32>>)>,
+    clock: LogicalClock,
+    /// Where the logical clock started: the real time when the case started, so that
+    /// [`PAST`] is before every `now` and [`FUTURE`] after.
+    start: u64,
+    windows: Windows,
+    /// Every operation applied, with the shard run of a decrement applied other than in one
+    /// transaction.
+    history: Vec<(Op, Option<ShardRun>)>,
 }
 
 impl Oracle {
-    fn new(options: ConvexStorageOptions) -> Self {
-        let storage = InMemoryTaskExecutionsStorage::new(options.clone())
+    fn new(options: ConvexStorageOptions, start: u64) -> Self {
+        let clock = LogicalClock::starting_at(start);
+        let storage = InMemoryTaskExecutionsStorage::with_clock(options.clone(), clock.clock())
             .expect("the generated options are valid");
         Self {
             options,
             storage,
+            clock,
+            start,
+            windows: Windows::exact(),
             history: Vec::new(),
         }
     }
@@ -1186,27 +1457,45 @@ impl Oracle {
         self.storage.shards().to_vec()
     }
 
-    /// A fresh oracle with the history replayed. The in-memory storage is deterministic (all
-    /// `updatedAt` are far from its clock), so this is the same state.
+    /// Applies `op` as the next step, and records the logical times it read.
+    async fn apply(&mut self, op: &Op) -> Outcome {
+        if let Op::Advance = op {
+            self.clock.advance(ADVANCE_MS);
+            self.windows.steps.push((1, 0));
+            return Outcome::Done;
+        }
+        let from = self.clock.last();
+        let outcome = apply(&self.storage, op).await;
+        self.windows.steps.push((from + 1, self.clock.last()));
+        outcome
+    }
+
+    /// The state's values, with their times as compared.
+    async fn state(&self) -> Outcome {
+        self.windows.outcome(&snapshot(&self.storage).await)
+    }
+
+    /// A fresh oracle with the history replayed: the same state, the same logical times.
     async fn rebuilt(&self) -> Self {
-        let mut oracle = Self::new(self.options.clone());
-        for (op, order) in &self.history {
-            match order {
-                Some(order) => {
-                    oracle.decrement_in_order(op, order).await;
+        let mut oracle = Self::new(self.options.clone(), self.start);
+        for (op, run) in &self.history {
+            match run {
+                Some(run) => {
+                    oracle.decrement_as(op, run).await;
                 }
                 None => {
-                    apply(&oracle.storage, op).await;
+                    oracle.apply(op).await;
                 }
             }
-            oracle.history.push((op.clone(), order.clone()));
+            oracle.history.push((op.clone(), run.clone()));
         }
         oracle
     }
 
-    /// The parent decrement as the Convex storage may apply it: one transaction per owned
-    /// shard (each with the limit split across the owned shards), in `order`.
-    async fn decrement_in_order(&self, op: &Op, order: &[u32]) -> Outcome {
+    /// The parent decrement as the Convex storage may apply it, as the next step: one
+    /// transaction per owned shard (each with the limit split across the owned shards), as
+    /// `run` says.
+    async fn decrement_as(&mut self, op: &Op, run: &ShardRun) -> Outcome {
         let Op::Decrement {
             is_finished,
             close_status,
@@ -1216,9 +1505,14 @@ impl Oracle {
         else {
             unreachable!("only the decrement is reordered");
         };
-        let per_shard = split_limit(*limit, order.len());
+        let from = self.clock.last();
+        let per_shard = split_limit(*limit, run.order.len());
         let mut total = 0;
-        for &shard in order {
+        self.clock.freeze(true);
+        for (&shard, &same_now) in run.order.iter().zip(&run.same_now) {
+            if !same_now {
+                self.clock.advance(1);
+            }
             let client = self
                 .storage
                 .client(self.options.clone().with_shards(Some(vec![shard])))
@@ -1231,12 +1525,36 @@ impl Oracle {
                 .expect("the in-memory decrement does not fail");
             total += count;
         }
+        self.clock.freeze(false);
+        self.windows.steps.push((from + 1, self.clock.last()));
         Outcome::Count(total)
     }
 }
 
-/// Every order of `shards` but the ascending one.
-fn other_orders(shards: &[u32]) -> Vec<Vec<u32>> {
+/// Every way the Convex storage may run a decrement over `shards` but the oracle's own (one
+/// `now`, ascending): each order, each shard in the same millisecond as the one before or not.
+fn other_runs(shards: &[u32]) -> Vec<ShardRun> {
+    let mut runs = Vec::new();
+    for order in all_orders(shards) {
+        let gaps = order.len().saturating_sub(1);
+        for pattern in 0..(1_u32 << gaps) {
+            let same_now: Vec<bool> = std::iter::once(false)
+                .chain((0..gaps).map(|gap| pattern & (1 << gap) != 0))
+                .collect();
+            let own = order.as_slice() == shards && same_now.iter().skip(1).all(|&same| same);
+            if !own {
+                runs.push(ShardRun {
+                    order: order.clone(),
+                    same_now,
+                });
+            }
+        }
+    }
+    runs
+}
+
+/// Every order of `shards`.
+fn all_orders(shards: &[u32]) -> Vec<Vec<u32>> {
     let mut orders: Vec<Vec<u32>> = vec![Vec::new()];
     for _ in shards {
         let mut longer = Vec::new();
@@ -1247,8 +1565,79 @@ fn other_orders(shards: &[u32]) -> Vec<Vec<u32>> {
         }
         orders = longer;
     }
-    orders.retain(|order| order.as_slice() != shards);
     orders
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Convex side.
+
+/// The Convex storage of a case, with the local time around each step.
+struct ConvexSide {
+    storage: Arc<dyn TaskExecutionsStorage>,
+    windows: Windows,
+    /// When the current run of steps since the case's start or the last advance began.
+    segment: Option<Instant>,
+}
+
+/// Why a case did not conclude.
+enum CaseError {
+    /// The storages disagree: the report.
+    Disagree(String),
+    /// A run of steps took longer than [`SEGMENT_LIMIT`]: real time alone might have expired
+    /// what the oracle keeps. The case is run again.
+    Slow(Duration),
+}
+
+impl ConvexSide {
+    fn new(storage: Arc<dyn TaskExecutionsStorage>) -> Self {
+        Self {
+            storage,
+            windows: Windows {
+                steps: Vec::new(),
+                exact: !support::is_remote(),
+            },
+            segment: None,
+        }
+    }
+
+    /// Applies `op` as the next step: first lets the local clock leave the last step's
+    /// millisecond (so that this call's `now` is later than every earlier one), then records
+    /// the local time before and after.
+    async fn apply(&mut self, op: &Op) -> Result<Outcome, CaseError> {
+        let last_end = self.windows.steps.last().map_or(0, |&(_, to)| to);
+        if let Op::Advance = op {
+            wait_until_after(last_end + ADVANCE_MS).await;
+            self.windows.steps.push((1, 0));
+            self.segment = None;
+            return Ok(Outcome::Done);
+        }
+        wait_until_after(last_end).await;
+        let segment = *self.segment.get_or_insert_with(Instant::now);
+        let from = now_millis();
+        let outcome = apply(&*self.storage, op).await;
+        let to = now_millis();
+        self.windows.steps.push((from, to));
+        let elapsed = segment.elapsed();
+        if elapsed > SEGMENT_LIMIT {
+            return Err(CaseError::Slow(elapsed));
+        }
+        Ok(outcome)
+    }
+
+    async fn state(&self) -> Outcome {
+        self.windows.outcome(&snapshot(&*self.storage).await)
+    }
+}
+
+/// Sleeps until the local clock is past `at`.
+async fn wait_until_after(at: u64) {
+    loop {
+        let now = now_millis();
+        if now > at {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(at + 1 - now)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1261,8 +1650,13 @@ struct Stats {
     /// Per operation: how many ran, and how many of them found or patched something.
     per_op: BTreeMap<&'static str, (u64, u64)>,
     already_exists: u64,
-    /// Decrements whose Convex outcome matched the oracle only with another shard order.
+    /// Decrements whose Convex outcome matched the oracle only with another shard order or
+    /// another `now` per shard.
     reordered_decrements: u64,
+    /// Advances run (1.1 s each).
+    advances: u64,
+    /// Cases run again because a run of operations was too slow to conclude.
+    slow_reruns: u64,
     elapsed: Duration,
 }
 
@@ -1285,6 +1679,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Decrement { .. } => "updateAndDecrementParentACCByIsFinishedAndCloseStatus",
         Op::DeleteById(_) => "deleteById",
         Op::DeleteAll => "deleteAll",
+        Op::Advance => "advance (1.1 s)",
     }
 }
 
@@ -1375,61 +1770,78 @@ async fn run_case(
     factory: &ConvexStorageFactory,
     case: &Case,
     stats: &Mutex<Stats>,
-) -> Result<(), String> {
+) -> Result<(), CaseError> {
     let started = Instant::now();
+    let disagree = |message: String| CaseError::Disagree(message);
     let backend = factory
         .create()
         .await
-        .map_err(|e| format!("no Convex backend: {e}"))?;
+        .map_err(|e| disagree(format!("no Convex backend: {e}")))?;
     let convex = backend
         .client(case.options())
         .await
-        .map_err(|e| format!("no Convex client: {e}"))?;
-    let mut oracle = Oracle::new(case.options());
+        .map_err(|e| disagree(format!("no Convex client: {e}")))?;
+    let mut convex = ConvexSide::new(convex);
+    let mut oracle = Oracle::new(case.options(), now_millis());
     let mut local = Stats::default();
 
     for (step, op) in case.steps().iter().enumerate() {
-        let expected = apply(&oracle.storage, op).await;
-        let actual = apply(&*convex, op).await;
+        let expected = oracle.apply(op).await;
+        let actual = convex.apply(op).await?;
         let entry = local.per_op.entry(op_name(op)).or_default();
         entry.0 += 1;
         entry.1 += u64::from(actual.found_something().unwrap_or(false));
         local.already_exists += u64::from(actual == Outcome::AlreadyExists);
+        let (expected, actual) = (
+            oracle.windows.outcome(&expected),
+            convex.windows.outcome(&actual),
+        );
 
         let shards = oracle.shards();
         if matches!(op, Op::Decrement { .. }) && shards.len() > 1 {
-            // The per-shard transactions may apply in any order (module docs): compare the
-            // whole state now, and try the other orders when the ascending one disagrees.
-            let convex_state = snapshot(&*convex).await;
-            let agrees = expected == actual && snapshot(&oracle.storage).await == convex_state;
-            let mut order_used = None;
+            // The per-shard transactions may apply in any order, each with its own `now`
+            // (module docs): compare the whole state now, and try the other ways when the
+            // oracle's own disagrees.
+            let convex_state = convex.state().await;
+            let agrees = expected == actual && oracle.state().await == convex_state;
+            let mut run_used = None;
             if !agrees {
-                for order in other_orders(&shards) {
-                    let candidate = oracle.rebuilt().await;
-                    let outcome = candidate.decrement_in_order(op, &order).await;
-                    if outcome == actual && snapshot(&candidate.storage).await == convex_state {
+                for run in other_runs(&shards) {
+                    // Rebuilt from the history, which does not have this step yet.
+                    let mut candidate = oracle.rebuilt().await;
+                    let outcome = candidate.decrement_as(op, &run).await;
+                    if candidate.windows.outcome(&outcome) == actual
+                        && candidate.state().await == convex_state
+                    {
                         oracle = candidate;
-                        order_used = Some(order);
+                        run_used = Some(run);
                         break;
                     }
                 }
-                if order_used.is_none() {
-                    let expected_state = snapshot(&oracle.storage).await;
-                    return Err(if expected == actual {
+                if run_used.is_none() {
+                    let expected_state = oracle.state().await;
+                    return Err(disagree(if expected == actual {
                         disagreement(step, op, "the state after", &expected_state, &convex_state)
                     } else {
                         disagreement(step, op, "the result", &expected, &actual)
-                    });
+                    }));
                 }
                 local.reordered_decrements += 1;
             }
-            oracle.history.push((op.clone(), order_used));
+            oracle.history.push((op.clone(), run_used));
         } else {
             if expected != actual {
-                return Err(disagreement(step, op, "the result", &expected, &actual));
+                return Err(disagree(disagreement(
+                    step,
+                    op,
+                    "the result",
+                    &expected,
+                    &actual,
+                )));
             }
             oracle.history.push((op.clone(), None));
         }
+        local.advances += u64::from(matches!(op, Op::Advance));
     }
 
     // The final state: every execution, every sleeping task unique id, every parent's children.
@@ -1448,10 +1860,14 @@ async fn run_case(
         ("the final children", Op::GetChildren(IDS.to_vec())),
     ];
     for (what, check) in &checks {
-        let expected = apply(&oracle.storage, check).await;
-        let actual = apply(&*convex, check).await;
+        let expected = oracle.windows.outcome(&apply(&oracle.storage, check).await);
+        let actual = convex
+            .windows
+            .outcome(&apply(&*convex.storage, check).await);
         if expected != actual {
-            return Err(disagreement(last, check, what, &expected, &actual));
+            return Err(disagree(disagreement(
+                last, check, what, &expected, &actual,
+            )));
         }
     }
 
@@ -1465,6 +1881,7 @@ async fn run_case(
     total.steps += local.steps;
     total.already_exists += local.already_exists;
     total.reordered_decrements += local.reordered_decrements;
+    total.advances += local.advances;
     total.elapsed += local.elapsed;
     for (name, (ran, effective)) in local.per_op {
         let entry = total.per_op.entry(name).or_default();
@@ -1474,29 +1891,62 @@ async fn run_case(
     Ok(())
 }
 
+/// Runs a case, again when it was too slow to conclude (see [`CaseError::Slow`]), at most
+/// [`SLOW_ATTEMPTS`] times.
+async fn run_case_patiently(
+    factory: &ConvexStorageFactory,
+    case: &Case,
+    stats: &Mutex<Stats>,
+) -> Result<(), String> {
+    let mut slowest = Duration::ZERO;
+    for _ in 0..SLOW_ATTEMPTS {
+        match run_case(factory, case, stats).await {
+            Ok(()) => return Ok(()),
+            Err(CaseError::Disagree(reason)) => return Err(reason),
+            Err(CaseError::Slow(elapsed)) => {
+                slowest = slowest.max(elapsed);
+                stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .slow_reruns += 1;
+            }
+        }
+    }
+    Err(format!(
+        "too slow to conclude {SLOW_ATTEMPTS} times: a run of operations took {slowest:?} on \
+         the Convex side, over the {SEGMENT_LIMIT:?} within which real time cannot expire what \
+         the oracle keeps"
+    ))
+}
+
 /// Deletes operations (and setup executions) from a failing case for as long as it still
 /// fails: proptest's shrinking of a `Vec` tries each deletion once, before it simplifies the
 /// elements, so the operations that only mattered to an earlier version of the failure may
-/// remain. Returns the smaller case and its failure.
+/// remain. Returns the smaller case and its failure. A candidate too slow to conclude does not
+/// count as failing.
 async fn minimize(
     factory: &ConvexStorageFactory,
     mut case: Case,
     mut reason: String,
 ) -> (Case, String) {
     let scratch = Mutex::new(Stats::default());
+    let fails = async |candidate: &Case| match run_case(factory, candidate, &scratch).await {
+        Err(CaseError::Disagree(reason)) => Some(reason),
+        Ok(()) | Err(CaseError::Slow(_)) => None,
+    };
     loop {
         let mut smaller = false;
         for n in (0..case.ops.len()).rev() {
             let mut candidate = case.clone();
             candidate.ops.remove(n);
-            if let Err(failure) = run_case(factory, &candidate, &scratch).await {
+            if let Some(failure) = fails(&candidate).await {
                 (case, reason, smaller) = (candidate, failure, true);
             }
         }
         for n in (0..case.setup.len()).rev() {
             let mut candidate = case.clone();
             candidate.setup.remove(n);
-            if let Err(failure) = run_case(factory, &candidate, &scratch).await {
+            if let Some(failure) = fails(&candidate).await {
                 (case, reason, smaller) = (candidate, failure, true);
             }
         }
@@ -1512,13 +1962,14 @@ const SETUP_SLEEPING_IDS: [&str; 10] = [
 ];
 
 /// The operations whose answer says nothing about what they did.
-const RETURN_NOTHING: [&str; 6] = [
+const RETURN_NOTHING: [&str; 7] = [
     "insertMany",
     "updateManyById",
     "updateManyByIdAndInsertChildrenIfUpdated",
     "updateManyByParentExecutionIdAndIsFinished",
     "deleteById",
     "deleteAll",
+    "advance (1.1 s)",
 ];
 
 fn env_number(name: &str) -> Option<u64> {
@@ -1573,7 +2024,7 @@ fn the_convex_storage_agrees_with_the_in_memory_oracle() {
     let started = Instant::now();
     let result = runner.run(&case(), |case| {
         runtime
-            .block_on(run_case(&factory, &case, &stats))
+            .block_on(run_case_patiently(&factory, &case, &stats))
             .map_err(TestCaseError::fail)
     });
     let stats = stats
@@ -1581,13 +2032,16 @@ fn the_convex_storage_agrees_with_the_in_memory_oracle() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     println!(
         "differential: {} cases (seed {seed:#x}), {} steps, {:.1?} in all ({:.1?} in passing \
-         cases); {} AlreadyExists refusals; {} multi-shard decrements matched another shard order",
+         cases); {} AlreadyExists refusals; {} multi-shard decrements matched another shard \
+         order or a now per shard; {} advances of 1.1 s; {} cases run again for being too slow",
         stats.cases,
         stats.steps,
         started.elapsed(),
         stats.elapsed,
         stats.already_exists,
         stats.reordered_decrements,
+        stats.advances,
+        stats.slow_reruns,
     );
     for (name, (ran, effective)) in &stats.per_op {
         if RETURN_NOTHING.contains(name) {
@@ -1610,12 +2064,13 @@ fn the_convex_storage_agrees_with_the_in_memory_oracle() {
     }
 }
 
-/// Why the decrement over several owned shards may legitimately differ from the oracle's
-/// ascending order: a child in one shard whose parent, in another shard, is also selected.
-/// Closing the child first rewrites the parent's `updatedAt` (to a future one here), so the
-/// parent is no longer selected; closing the parent's shard first patches it too.
+/// Why the decrement over several owned shards may legitimately differ from the oracle's one
+/// transaction: a child in one shard whose parent, in another shard, is also selected.
+/// Closing the child rewrites the parent's `updatedAt` to that transaction's `now`: a
+/// transaction of the parent's shard in the same millisecond no longer selects it, a later
+/// one does; closing the parent's shard first patches it too.
 #[tokio::test]
-async fn the_decrement_over_several_shards_depends_on_their_order() {
+async fn the_decrement_over_several_shards_depends_on_their_order_and_nows() {
     use durable_execution_storage_convex::storage::shard_of_execution;
     let in_shard = |shard| {
         IDS.iter()
@@ -1663,30 +2118,68 @@ async fn the_decrement_over_several_shards_depends_on_their_order() {
         limit: 4,
     };
     let options = ConvexStorageOptions::default().with_total_shards(2);
-    let mut outcomes = Vec::new();
-    for order in [vec![0, 1], vec![1, 0]] {
-        let mut oracle = Oracle::new(options.clone());
-        assert_eq!(apply(&oracle.storage, &setup).await, Outcome::Done);
+    let mut counts = Vec::new();
+    for (order, same_now) in [
+        (vec![0, 1], true),
+        (vec![0, 1], false),
+        (vec![1, 0], true),
+        (vec![1, 0], false),
+    ] {
+        let mut oracle = Oracle::new(options.clone(), now_millis());
+        assert_eq!(oracle.apply(&setup).await, Outcome::Done);
         oracle.history.push((setup.clone(), None));
-        let count = oracle.decrement_in_order(&decrement, &order).await;
-        outcomes.push((count, snapshot(&oracle.storage).await));
+        let run = ShardRun {
+            order,
+            same_now: vec![false, same_now],
+        };
+        counts.push(oracle.decrement_as(&decrement, &run).await);
     }
-    // Child first: only the child is closed. Parent first: both are.
-    assert_eq!(outcomes[0].0, Outcome::Count(1));
-    assert_eq!(outcomes[1].0, Outcome::Count(2));
-    assert_ne!(outcomes[0].1, outcomes[1].1);
-    // The oracle's own call applies the ascending order.
-    let oracle = Oracle::new(options);
-    apply(&oracle.storage, &setup).await;
-    assert_eq!(apply(&oracle.storage, &decrement).await, outcomes[0].0);
-    assert_eq!(snapshot(&oracle.storage).await, outcomes[0].1);
+    // Child first in the same millisecond: only the child is closed. Otherwise both are.
+    assert_eq!(
+        counts,
+        vec![
+            Outcome::Count(1),
+            Outcome::Count(2),
+            Outcome::Count(2),
+            Outcome::Count(2)
+        ]
+    );
+    // The oracle's own call is one transaction: one `now`, ascending shards.
+    let mut oracle = Oracle::new(options, now_millis());
+    oracle.apply(&setup).await;
+    assert_eq!(oracle.apply(&decrement).await, Outcome::Count(1));
 }
 
 #[test]
-fn other_orders_are_every_permutation_but_the_ascending_one() {
-    assert!(other_orders(&[1]).is_empty());
-    assert_eq!(other_orders(&[0, 2]), vec![vec![2, 0]]);
-    let orders = other_orders(&[0, 1, 2]);
-    assert_eq!(orders.len(), 5);
-    assert!(!orders.contains(&vec![0, 1, 2]));
+fn other_runs_are_every_order_and_now_sharing_but_the_oracles_own() {
+    assert!(other_runs(&[1]).is_empty());
+    let two = other_runs(&[0, 2]);
+    assert_eq!(two.len(), 3, "{two:?}");
+    assert!(two.contains(&ShardRun {
+        order: vec![0, 2],
+        same_now: vec![false, false]
+    }));
+    assert_eq!(other_runs(&[0, 1, 2]).len(), 6 * 4 - 1);
+    assert!(other_runs(&[0, 1, 2]).iter().all(|run| !run.same_now[0]));
+}
+
+/// The comparison modulo `now`: a time names the step whose window holds it.
+#[test]
+fn stamped_times_read_as_the_step_that_stamped_them() {
+    let windows = Windows {
+        steps: vec![(100, 105), (1, 0), (110, 110)],
+        exact: true,
+    };
+    assert_eq!(windows.code(103, 0, NOW_CODE), NOW_CODE);
+    assert_eq!(windows.code(110, 0, NOW_CODE), NOW_CODE + 2);
+    assert_eq!(windows.code(1_105, EXPIRY_GRACE_MS, LEASE_CODE), LEASE_CODE);
+    // Kept as sent, or stamped by no step: as is.
+    assert_eq!(windows.code(FUTURE, EXPIRY_GRACE_MS, LEASE_CODE), FUTURE);
+    assert_eq!(windows.code(107, 0, NOW_CODE), 107);
+    assert_eq!(windows.code(PAST, 0, NOW_CODE), PAST);
+    let remote = Windows {
+        exact: false,
+        ..windows
+    };
+    assert_eq!(remote.code(107, 0, NOW_CODE), NOW_CODE);
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::support::{child, execution, past, summary, touch};
+use super::support::{child, execution, future, past, settle, summary, touch};
 use super::StorageFactory;
 use crate::storage::{
     ConvexStorageOptions, GetByIdRequest, StorageError, TaskExecutionStorageUpdate,
@@ -78,6 +78,8 @@ pub async fn claims_exactly_once(
             .insert_many(batch.iter().map(|id| execution(id, at)).collect())
             .await?;
     }
+    // Due once the storage's clock has passed the insert (their `startAt` is its `now`).
+    settle().await;
     let mut clients = Vec::with_capacity(claimers);
     for _ in 0..claimers {
         clients.push(backend.client(all_shards(total_shards)).await?);
@@ -149,7 +151,8 @@ async fn claim_until_empty(
             .update_by_status_and_start_at_less_than_and_return(
                 UpdateByStatusAndStartAtLessThanRequest {
                     status: TaskExecutionStatus::Ready,
-                    start_at_less_than: at + 1,
+                    // No bound of the client's: the storage's `now` bounds the claim.
+                    start_at_less_than: future(),
                     update: TaskExecutionStorageUpdate {
                         status: Some(TaskExecutionStatus::Running),
                         executor_id: Some(executor_id.clone()),
@@ -249,6 +252,8 @@ pub async fn parent_counters_exact(
             .update_many_by_id_and_insert_children_if_updated(requests)
             .await?;
     }
+    // Closable once the storage's clock has passed the children's `updatedAt` (its `now`).
+    settle().await;
     let mut clients = Vec::with_capacity(closers);
     for _ in 0..closers {
         clients.push(backend.client(all_shards(total_shards)).await?);

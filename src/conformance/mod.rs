@@ -29,16 +29,32 @@
 //!
 //! # Time
 //!
-//! This project does not nudge server-side times (unlike the original, which raises `updatedAt`
-//! and other times to `now + 50 ms` on every write): a storage keeps the timestamps it is given,
-//! and evaluates `now` once per call from its own clock. The cases therefore write every
-//! timestamp explicitly, and those that an `updatedAt < now` condition looks at are placed at
-//! least [`CLOCK_SKEW_TOLERANCE_MS`] (5 minutes) before or after the client's clock. The suite
-//! thus tolerates up to 5 minutes of clock skew between client and server, because no case
-//! depends on the storage being at a given time, only on it being within that distance of the
-//! client's; no assertion is made on a time the server sets itself (there is none without
-//! nudging). Bounds that the client passes (`startAt < bound`, `expiresAt < bound`) are tested
-//! exactly, a document at the bound being excluded.
+//! The storage's clock is authoritative (issue 7, spec §A): on every insert and patch a
+//! storage stamps the `now` fields (`createdAt`, `updatedAt`, `startedAt`, `finishedAt`, ...)
+//! with its own `now`, raises `startAt` to `now`, gives an expiry time written in the past
+//! `now + `[`EXPIRY_GRACE_MS`], lowers the `…LessThan` bounds to `now`, and measures a claim's
+//! lease from `now`. The cases hold every storage to those rules, so none of them depends on
+//! the client's clock, and none on how the storage's clock is skewed against it:
+//!
+//! - what a client sends is either [`LONG_AGO`] (1970, a client far behind) or [`FAR_AHEAD`]
+//!   (2096, a client far ahead, also "no bound"); a case checks what each becomes;
+//! - every write is checked against the rules with the `now` it stamped, read back from the
+//!   stored `updatedAt`: one `now` for every execution of a call, inside the call's
+//!   [`Window`] (the storage's [`now_millis`](TaskExecutionsStorage::now_millis) before and
+//!   after the call, widened by [`StorageFactory::clock_tolerance_ms`]: exact in memory,
+//!   2 s for a client that estimates a remote server's clock);
+//! - a case that selects by `updatedAt < now` or `startAt < now` what it has just written
+//!   first lets the storage's clock pass it ([`settle`], 2 ms);
+//! - a case that needs times kept exactly as sent (`startAt` and expiry times, for strict
+//!   bounds and ordering) learns the storage's clock from a write ([`Reached`]), places them
+//!   [`AHEAD_MARGIN_MS`] (250 ms, more when the storage answers slowly) ahead of it, and
+//!   waits until they have passed.
+//!
+//! The storage's clock must advance with real time (a system clock, skewed or not, or a
+//! server's): the cases wait for time to pass rather than move a clock. That
+//! `updatedAt < now` is strict (an execution written at `now` waits for the next
+//! millisecond) cannot be shown on a clock that moves on its own; the in-memory storage's
+//! tests show it on a pinned clock.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,7 +74,10 @@ mod cases;
 pub mod concurrency;
 mod support;
 
-pub use support::{CaseResult, Failure, CLOCK_SKEW_TOLERANCE_MS};
+pub use support::{
+    settle, CaseResult, Failure, Reached, Window, AHEAD_MARGIN_MS, EXPIRY_GRACE_MS, FAR_AHEAD,
+    LONG_AGO,
+};
 
 /// Where the suite gets storages from: one fresh backend per case.
 #[async_trait]
@@ -66,6 +85,14 @@ pub trait StorageFactory: Send + Sync {
     /// A new, empty backend (a deployment, a database, a state in memory). A factory may reuse
     /// one deployment and empty it here, since cases run one after the other.
     async fn create(&self) -> Result<Arc<dyn StorageBackend>, StorageError>;
+
+    /// How far (ms) the [`now_millis`](TaskExecutionsStorage::now_millis) of this factory's
+    /// storages may be from the clock they stamp times with. The default, 2 s, suits a client
+    /// that estimates a remote server's clock (from HTTP `Date` headers, whole seconds); a
+    /// storage that is its own clock (in memory) has 0.
+    fn clock_tolerance_ms(&self) -> u64 {
+        2_000
+    }
 }
 
 /// One set of stored executions, which any number of clients share.
@@ -86,14 +113,16 @@ pub trait StorageBackend: Send + Sync {
     ) -> Result<Arc<dyn TaskExecutionsStorage>, StorageError>;
 }
 
-/// Fresh [`InMemoryTaskExecutionsStorage`]s, on the system clock unless given one.
+/// Fresh [`InMemoryTaskExecutionsStorage`]s, on the system clock unless given one. Every
+/// backend of one factory shares its clock, as the databases of one server do.
 #[derive(Clone, Default)]
 pub struct InMemoryStorageFactory {
     clock: Option<Clock>,
 }
 
 impl InMemoryStorageFactory {
-    /// Backends whose `now` comes from `clock`.
+    /// Backends whose `now` comes from `clock`, e.g. the system clock skewed against the
+    /// client's. The cases wait for time to pass: the clock must advance with real time.
     pub fn with_clock(clock: Clock) -> Self {
         Self { clock: Some(clock) }
     }
@@ -116,6 +145,11 @@ impl StorageFactory for InMemoryStorageFactory {
             None => InMemoryTaskExecutionsStorage::new(options)?,
         };
         Ok(Arc::new(InMemoryBackend(storage)))
+    }
+
+    /// Exact: the storage's `now_millis` is the clock it stamps with.
+    fn clock_tolerance_ms(&self) -> u64 {
+        0
     }
 }
 

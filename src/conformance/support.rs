@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::StorageFactory;
 use crate::storage::{
@@ -65,23 +66,325 @@ macro_rules! ensure_eq {
 
 pub(crate) use {ensure, ensure_eq};
 
-/// How far from the server's `now` the cases put every timestamp that a `updatedAt < now`
-/// condition looks at (see the module documentation).
-pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 300_000;
+/// What an expiry time written before the storage's `now` becomes: `now` plus this (spec §A,
+/// `expiry` rule).
+pub const EXPIRY_GRACE_MS: u64 = 1_000;
 
-/// The client's clock, in epoch milliseconds.
-pub fn client_now() -> u64 {
-    crate::storage::now_millis()
-}
+/// Long ago for every clock (one second after the epoch): what a client far behind sends.
+pub const LONG_AGO: u64 = 1_000;
 
-/// A time surely before the server's `now` (by at least the tolerance, even with skew).
+/// Far ahead of every clock (in 2096): what a client far ahead sends; as a bound, "no bound".
+pub const FAR_AHEAD: u64 = 4_000_000_000_000;
+
+/// How far ahead of the storage's clock the cases place the times they need kept as sent
+/// (`startAt`, expiry times), at least: the write that carries them must reach the storage
+/// within this, and the case then waits this long for them to pass. [`soon`] gives more when
+/// the storage answers slowly (8 times the round trip it measures, up to 2 s).
+pub const AHEAD_MARGIN_MS: u64 = 250;
+
+/// A time the storage stamps over: what a client far behind would send ([`LONG_AGO`]).
 pub fn past() -> u64 {
-    client_now().saturating_sub(2 * CLOCK_SKEW_TOLERANCE_MS)
+    LONG_AGO
 }
 
-/// A time surely after the server's `now`.
+/// A time after the storage's clock, kept where kept times are ([`FAR_AHEAD`]).
 pub fn future() -> u64 {
-    client_now().saturating_add(2 * CLOCK_SKEW_TOLERANCE_MS)
+    FAR_AHEAD
+}
+
+/// Lets the storage's clock pass every time it has stamped so far: a storage stamps a write
+/// before it answers, so once 1 ms has passed after the answer its clock is past the stamp
+/// (whatever the skew between its clock and this process's). Needed before a call that
+/// selects by `updatedAt < now` or `startAt < now` what the case has just written.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+}
+
+/// A time the storage's clock is known to have reached, and the local instant it was known:
+/// typically the `updatedAt` a write stamped, seen once the write answered. Real time passes
+/// at one rate for both, so `d` later the storage's clock is at least `at + d`, whatever the
+/// skew between the two clocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Reached {
+    pub at: u64,
+    seen: Instant,
+}
+
+impl Reached {
+    /// The storage's clock reached `at`, as known now.
+    pub fn new(at: u64) -> Self {
+        Self {
+            at,
+            seen: Instant::now(),
+        }
+    }
+
+    /// Learns the storage's clock from a write: inserts an execution into a fresh backend of
+    /// `factory` (whose backends share one clock: one server, or one in-memory clock) and reads
+    /// back the `updatedAt` it got.
+    pub async fn learn(factory: &dyn StorageFactory) -> Result<Self, Failure> {
+        Ok(Self::learn_timed(factory).await?.0)
+    }
+
+    /// [`learn`](Self::learn), and how long the write took.
+    async fn learn_timed(factory: &dyn StorageFactory) -> Result<(Self, Duration), Failure> {
+        let backend = factory.create().await?;
+        let probe = backend.client(single()).await?;
+        let started = Instant::now();
+        probe
+            .insert_many(vec![execution("clock-probe", past())])
+            .await?;
+        let took = started.elapsed();
+        let stored = must_get(&*probe, "clock-probe").await?;
+        Ok((Self::new(stored.updated_at), took))
+    }
+
+    /// A time the storage's clock has reached by now.
+    pub fn lower_bound(&self) -> u64 {
+        self.at.saturating_add(millis(self.seen.elapsed()))
+    }
+
+    /// Waits until the storage's clock is past `time`.
+    pub async fn wait_past(&self, time: u64) {
+        // `at` is a whole millisecond the clock had reached at `seen`: 2 ms more make sure.
+        let after = time.saturating_sub(self.at).saturating_add(2);
+        let deadline = self.seen + Duration::from_millis(after);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Learns the storage's clock and gives a time ahead of it ([`AHEAD_MARGIN_MS`], or 8 times
+/// the probe's round trip, up to 2 s): times placed from there are kept as sent by a write
+/// made at once, and pass after [`Reached::wait_past`].
+pub async fn soon(factory: &dyn StorageFactory) -> Result<(u64, Reached), Failure> {
+    let (reached, took) = Reached::learn_timed(factory).await?;
+    let margin = millis(took * 8).clamp(AHEAD_MARGIN_MS, 2_000);
+    Ok((reached.lower_bound() + margin, reached))
+}
+
+/// Fails unless the time a case placed ahead of the storage's clock was kept: otherwise the
+/// write reached the storage later than the margin of [`soon`], and what the case checks
+/// next would not hold.
+pub fn ensure_kept(field: &str, stored: u64, sent: u64) -> CaseResult {
+    ensure!(
+        stored == sent,
+        "{field} {sent}, placed ahead of the storage's clock, was stored as {stored}: the write \
+         reached the storage too late for this case"
+    );
+    Ok(())
+}
+
+/// The storage's clock around a call, from [`TaskExecutionsStorage::now_millis`] before and
+/// after it, widened by the factory's
+/// [`clock_tolerance_ms`](StorageFactory::clock_tolerance_ms): the `now` a call stamps must
+/// lie in it.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// A [`Window`] still open: the call has not returned yet.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    from: u64,
+    tolerance: u64,
+}
+
+impl Window {
+    /// Opens the window before a call (see [`Opening::close`]).
+    pub fn open(factory: &dyn StorageFactory, storage: &dyn TaskExecutionsStorage) -> Opening {
+        Opening {
+            from: storage.now_millis(),
+            tolerance: factory.clock_tolerance_ms(),
+        }
+    }
+
+    /// Fails unless `now`, a time the call stamped, is in the window.
+    pub fn ensure_contains(&self, now: u64, what: impl fmt::Display) -> CaseResult {
+        ensure!(
+            (self.from..=self.to).contains(&now),
+            "{what}: {now} is not the storage's clock during the call ({}..={})",
+            self.from,
+            self.to
+        );
+        Ok(())
+    }
+}
+
+impl Opening {
+    /// Closes the window once the call has returned.
+    pub fn close(self, storage: &dyn TaskExecutionsStorage) -> Window {
+        Window {
+            from: self.from.saturating_sub(self.tolerance),
+            to: storage.now_millis().saturating_add(self.tolerance),
+        }
+    }
+}
+
+/// The `expiry` rule: kept when not before `now`, else `now +` [`EXPIRY_GRACE_MS`].
+pub fn expiry_at(sent: u64, now: u64) -> u64 {
+    if sent >= now {
+        sent
+    } else {
+        now + EXPIRY_GRACE_MS
+    }
+}
+
+/// `value` as a storage stores it when inserting it at `now` (spec §A): `createdAt`,
+/// `updatedAt` and every present event stamp (`startedAt`, `finishedAt`,
+/// `waitingForChildrenStartedAt`, `waitingForFinalizeStartedAt`, `ocfpFinishedAt`, `closedAt`)
+/// become `now`; `startAt` is raised to `now`; the expiry times follow [`expiry_at`].
+pub fn inserted_at(value: &TaskExecutionStorageValue, now: u64) -> TaskExecutionStorageValue {
+    let mut value = value.clone();
+    value.created_at = now;
+    value.updated_at = now;
+    value.start_at = value.start_at.max(now);
+    stamp_times(
+        &mut [
+            &mut value.started_at,
+            &mut value.finished_at,
+            &mut value.waiting_for_children_started_at,
+            &mut value.waiting_for_finalize_started_at,
+            &mut value.on_children_finished_processing_finished_at,
+            &mut value.closed_at,
+        ],
+        &mut [
+            &mut value.expires_at,
+            &mut value.on_children_finished_processing_expires_at,
+            &mut value.close_expires_at,
+        ],
+        now,
+    );
+    value
+}
+
+/// `update` as a storage applies it at `now`: the same rules as [`inserted_at`] on the fields
+/// it sets.
+pub fn stamped(update: &TaskExecutionStorageUpdate, now: u64) -> TaskExecutionStorageUpdate {
+    let mut update = update.clone();
+    update.updated_at = now;
+    update.start_at = update.start_at.map(|start_at| start_at.max(now));
+    stamp_times(
+        &mut [
+            &mut update.started_at,
+            &mut update.finished_at,
+            &mut update.waiting_for_children_started_at,
+            &mut update.waiting_for_finalize_started_at,
+            &mut update.on_children_finished_processing_finished_at,
+            &mut update.closed_at,
+        ],
+        &mut [
+            &mut update.expires_at,
+            &mut update.on_children_finished_processing_expires_at,
+            &mut update.close_expires_at,
+        ],
+        now,
+    );
+    update
+}
+
+fn stamp_times(events: &mut [&mut Option<u64>], expiries: &mut [&mut Option<u64>], now: u64) {
+    for at in events.iter_mut().filter_map(|event| event.as_mut()) {
+        *at = now;
+    }
+    for at in expiries.iter_mut().filter_map(|expiry| expiry.as_mut()) {
+        *at = expiry_at(*at, now);
+    }
+}
+
+/// `value` after `update` applied at `now`, as every storage must apply it.
+pub fn patched_at(
+    value: &TaskExecutionStorageValue,
+    update: &TaskExecutionStorageUpdate,
+    now: u64,
+) -> TaskExecutionStorageValue {
+    patched(value, &stamped(update, now))
+}
+
+/// Inserts `values` in one call and checks how they were stored: as sent, with the storage's
+/// times of that call ([`inserted_at`], one `now` for all of them, in the call's window).
+/// Returns them as stored.
+pub async fn insert(
+    factory: &dyn StorageFactory,
+    storage: &dyn TaskExecutionsStorage,
+    values: &[&TaskExecutionStorageValue],
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let window = Window::open(factory, storage);
+    storage
+        .insert_many(values.iter().map(|v| (*v).clone()).collect())
+        .await?;
+    let window = window.close(storage);
+    ensure_inserted(storage, values, &window).await
+}
+
+/// Fails unless each of `values` is stored as inserted at one `now` of `window`; returns them
+/// as stored.
+pub async fn ensure_inserted(
+    storage: &dyn TaskExecutionsStorage,
+    values: &[&TaskExecutionStorageValue],
+    window: &Window,
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let mut stored = Vec::with_capacity(values.len());
+    let mut call_now = None;
+    for value in values {
+        let got = must_get(storage, &value.execution_id).await?;
+        let now = got.updated_at;
+        window.ensure_contains(now, format_args!("updatedAt of {}", value.execution_id))?;
+        ensure_eq!(
+            now,
+            *call_now.get_or_insert(now),
+            "updatedAt of {}: one now for every execution of a call",
+            value.execution_id
+        );
+        ensure_eq!(
+            got,
+            inserted_at(value, now),
+            "{} as stored (sent, with the storage's times)",
+            value.execution_id
+        );
+        stored.push(got);
+    }
+    Ok(stored)
+}
+
+/// Inserts each execution in a call of its own, so that insertion order (which breaks ties of
+/// index keys) is the order given, whatever a storage does within one call. Returns them as
+/// stored.
+pub async fn insert_in_order(
+    factory: &dyn StorageFactory,
+    storage: &dyn TaskExecutionsStorage,
+    values: &[&TaskExecutionStorageValue],
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let mut stored = Vec::with_capacity(values.len());
+    for value in values {
+        stored.extend(insert(factory, storage, &[*value]).await?);
+    }
+    Ok(stored)
+}
+
+/// Fails unless the stored `before` is now `before` patched with `update` at its new
+/// `updatedAt`, a `now` of `window`. Returns it as stored.
+pub async fn ensure_patched(
+    storage: &dyn TaskExecutionsStorage,
+    before: &TaskExecutionStorageValue,
+    update: &TaskExecutionStorageUpdate,
+    window: &Window,
+) -> Result<TaskExecutionStorageValue, Failure> {
+    let stored = must_get(storage, &before.execution_id).await?;
+    let now = stored.updated_at;
+    window.ensure_contains(now, format_args!("updatedAt of {}", before.execution_id))?;
+    ensure_eq!(
+        stored,
+        patched_at(before, update, now),
+        "{} after the update (at the storage's now)",
+        before.execution_id
+    );
+    Ok(stored)
 }
 
 /// Options with `total_shards`, the owned `shards` (all when empty) and test mode.
@@ -388,18 +691,6 @@ pub async fn ensure_untouched(
 ) -> CaseResult {
     for value in values {
         ensure_stored(storage, value).await?;
-    }
-    Ok(())
-}
-
-/// Inserts each execution in a call of its own, so that insertion order (which breaks ties of
-/// index keys) is the order given, whatever a storage does within one call.
-pub async fn insert_in_order(
-    storage: &dyn TaskExecutionsStorage,
-    values: &[&TaskExecutionStorageValue],
-) -> CaseResult {
-    for value in values {
-        storage.insert_many(vec![(*value).clone()]).await?;
     }
     Ok(())
 }

@@ -24,9 +24,11 @@ use super::requests::{
 use super::value::{TaskExecutionStorageUpdate, TaskExecutionStorageValue};
 use super::{StorageError, TaskExecutionsStorage};
 
-/// Where the storage reads "now" (epoch milliseconds) for its `updatedAt < now` conditions.
+/// Where the storage reads "now" (epoch milliseconds): the clock of the server it plays, for
+/// its `updatedAt < now` conditions and the server-time rules.
 ///
-/// Injectable so that tests can pin time; [`system_clock`] is the default.
+/// Injectable so that tests can pin time, or skew it against a client's; [`system_clock`] is
+/// the default.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The system time in epoch milliseconds (0 before 1970, saturating far in the future), as
@@ -53,19 +55,43 @@ pub fn now_millis() -> u64 {
 ///   promise cancellation, parent decrement) visit each owned shard in ascending order with the
 ///   full `limit` each (the decrement: `limit` split across the owned shards, rounding up) and
 ///   concatenate (the Convex storage sends the per-shard calls concurrently, so their
-///   transactions may commit in another order: a decrement whose child and parent sit in two
-///   owned shards may then select differently, which the differential test allows for); the expiry operations and every lookup by id span all shards; `delete_by_id`
-///   and `delete_all` do nothing without `enable_test_mode`. `max_items_per_call` is
+///   transactions may commit in another order, each with its own `now`: a decrement whose
+///   child and parent sit in two owned shards may then select differently, which the
+///   differential test allows for); the expiry operations and every lookup by id span all
+///   shards; `delete_by_id` and `delete_all` fail with [`StorageError::TestModeRequired`]
+///   (deleting nothing) without `enable_test_mode`. `max_items_per_call` is
 ///   accepted and has no effect: there are no calls to split, every request is one
 ///   transaction.
 /// - **Order** is the Convex index order: ascending index key, ties by insertion order (what
 ///   `_creationTime` gives Convex). Children of a parent come unfinished first, then finished
 ///   (index `by_parentExecutionId_isFinished`).
-/// - **Bounds** are strict: `startAt < bound`, `updatedAt < now` (one `now` per request, read
-///   from the [`Clock`], never nudged), `expiresAt`-like fields in `[0, bound)` (absent fields
-///   never match).
+/// - **Server time.** The [`Clock`] is the server's clock, read once per request (one `now`
+///   for every execution the request writes, children included, and for every condition it
+///   evaluates). Times the client sends are reconciled with it as the generated component
+///   does (issue 7, spec §A), on insert and on every patch, for the fields present in the
+///   execution or update:
+///   - `now`: `createdAt`, `updatedAt`, `startedAt`, `finishedAt`,
+///     `waitingForChildrenStartedAt`, `waitingForFinalizeStartedAt`, `ocfpFinishedAt`,
+///     `closedAt` become `now`, whatever was sent (they record that something happened now);
+///   - `at_least_now`: `startAt` becomes `max(startAt, now)` (a client behind cannot make
+///     work look older than it is);
+///   - `expiry`: `expiresAt`, `ocfpExpiresAt`, `closeExpiresAt` are kept when `>= now`, and
+///     become `now + `[`EXPIRY_GRACE_MS`](Self::EXPIRY_GRACE_MS) when earlier (nothing expires
+///     the moment it is written);
+///   - `at_most_now`: the `…LessThan` bounds of the claim and of the three expiry sweeps
+///     become `min(bound, now)` (a client ahead can neither claim work before its `startAt`
+///     nor expire a lease early);
+///   - the claim's `updateExpiresAtWithStartedAt` is ignored: the lease is measured on this
+///     clock, `expiresAt = now + timeoutMs` (then the `expiry` rule, which keeps it).
+///
+///   So the `now` fields of a stored execution say what this clock said when it was last
+///   written, not what the client sent.
+/// - **Bounds** are strict: `startAt < bound`, `updatedAt < now` (the request's `now`, never
+///   nudged: an execution written at `now` waits for the next millisecond), `expiresAt`-like
+///   fields in `[0, bound)` (absent fields never match).
 /// - **Parent decrement** looks the parent up by `parentExecutionId`, as the generated
-///   component does, and sets its `updatedAt` to the update's along with the count.
+///   component does, and patches its count and `updatedAt` (which, a `now` field, becomes
+///   the request's `now`).
 /// - **Atomicity**: one mutex guards the whole state, and each request runs under it from
 ///   start to end as one transaction; a request that fails (an `AlreadyExists` refusal) is
 ///   rolled back entirely. Clients made with [`client`](Self::client) share that state, like
@@ -97,13 +123,18 @@ impl fmt::Debug for InMemoryTaskExecutionsStorage {
 }
 
 impl InMemoryTaskExecutionsStorage {
+    /// What an expiry time earlier than `now` becomes: `now + EXPIRY_GRACE_MS` (spec §A, the
+    /// generated component's `EXPIRY_GRACE_MS`).
+    pub const EXPIRY_GRACE_MS: u64 = EXPIRY_GRACE_MS;
+
     /// An empty storage on the system clock, after validating `options` as the Convex storage
     /// does.
     pub fn new(options: ConvexStorageOptions) -> Result<Self, StorageError> {
         Self::with_clock(options, system_clock())
     }
 
-    /// An empty storage whose `now` comes from `clock`.
+    /// An empty storage whose `now` comes from `clock`: the clock of the server it plays
+    /// (see the server-time rules on the type).
     pub fn with_clock(options: ConvexStorageOptions, clock: Clock) -> Result<Self, StorageError> {
         Ok(Self {
             state: Arc::new(Mutex::new(State::default())),
@@ -132,7 +163,7 @@ impl InMemoryTaskExecutionsStorage {
         &self.options.shards
     }
 
-    /// Whether `delete_by_id` and `delete_all` do anything.
+    /// Whether `delete_by_id` and `delete_all` are allowed.
     pub fn is_test_mode_enabled(&self) -> bool {
         self.options.enable_test_mode
     }
@@ -195,20 +226,22 @@ impl InMemoryTaskExecutionsStorage {
 
     /// Patches, in each owned shard in ascending order, the executions selected by `key_of`
     /// (ascending key, ties by insertion, at most `limit` per shard), and returns them.
+    /// `key_of` and `after_patch` get the request's `now`; `update` is stamped with it.
     fn patch_sharded(
         &self,
         limit: u32,
         key_of: impl Fn(&TaskExecutionStorageValue, u64) -> Option<u64>,
         update: &TaskExecutionStorageUpdate,
-        after_patch: impl Fn(&mut TaskExecutionStorageValue),
+        after_patch: impl Fn(&mut TaskExecutionStorageValue, u64),
     ) -> Result<Vec<TaskExecutionStorageValue>, StorageError> {
         self.transaction(|tx, now| {
+            let update = stamp_update(update, now);
             let mut patched = Vec::new();
             for &shard in &self.options.shards {
                 let keys = tx.state.select(Some(shard), limit, |v| key_of(v, now));
                 patched.extend(
                     keys.into_iter()
-                        .filter_map(|key| tx.patch(key, update, &after_patch)),
+                        .filter_map(|key| tx.patch(key, &update, |v| after_patch(v, now))),
                 );
             }
             Ok(patched)
@@ -216,18 +249,20 @@ impl InMemoryTaskExecutionsStorage {
     }
 
     /// Patches the executions of every shard selected by `key_of` (ascending key, ties by
-    /// insertion, at most `limit`) and returns how many.
+    /// insertion, at most `limit`) and returns how many. `key_of` gets the request's `now`;
+    /// `update` is stamped with it.
     fn patch_all_shards(
         &self,
         limit: u32,
-        key_of: impl Fn(&TaskExecutionStorageValue) -> Option<u64>,
+        key_of: impl Fn(&TaskExecutionStorageValue, u64) -> Option<u64>,
         update: &TaskExecutionStorageUpdate,
     ) -> Result<u32, StorageError> {
-        self.transaction(|tx, _now| {
-            let keys = tx.state.select(None, limit, key_of);
+        self.transaction(|tx, now| {
+            let update = stamp_update(update, now);
+            let keys = tx.state.select(None, limit, |v| key_of(v, now));
             let patched = keys
                 .into_iter()
-                .filter_map(|key| tx.patch(key, update, |_| {}))
+                .filter_map(|key| tx.patch(key, &update, |_| {}))
                 .count();
             Ok(count(patched))
         })
@@ -236,6 +271,161 @@ impl InMemoryTaskExecutionsStorage {
 
 fn count(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// What an expiry time earlier than `now` becomes: `now` plus this (spec §A).
+const EXPIRY_GRACE_MS: u64 = 1_000;
+
+/// The `at_least_now` rule: a time before `now` is raised to `now`.
+fn at_least_now(value: u64, now: u64) -> u64 {
+    value.max(now)
+}
+
+/// The `expiry` rule: kept when not before `now`, else `now + EXPIRY_GRACE_MS`.
+fn expiry(value: u64, now: u64) -> u64 {
+    if value >= now {
+        value
+    } else {
+        now.saturating_add(EXPIRY_GRACE_MS)
+    }
+}
+
+/// The `at_most_now` rule, for the `…LessThan` bounds: a bound after `now` is lowered to it.
+fn at_most_now(bound: u64, now: u64) -> u64 {
+    bound.min(now)
+}
+
+/// A present `now` field becomes `now`.
+fn stamp_now(field: &mut Option<u64>, now: u64) {
+    if let Some(at) = field {
+        *at = now;
+    }
+}
+
+/// A present `expiry` field follows the `expiry` rule.
+fn stamp_expiry(field: &mut Option<u64>, now: u64) {
+    if let Some(at) = field {
+        *at = expiry(*at, now);
+    }
+}
+
+/// `value` as the server stores it when inserted at `now`. Every field is named, so that a
+/// new timestamp cannot be added to the declaration without a rule here.
+fn stamp_new(mut value: TaskExecutionStorageValue, now: u64) -> TaskExecutionStorageValue {
+    let TaskExecutionStorageValue {
+        root: _,
+        parent: _,
+        task_id: _,
+        execution_id: _,
+        is_sleeping_task: _,
+        sleeping_task_unique_id: _,
+        retry_options: _,
+        sleep_ms_before_run: _,
+        timeout_ms: _,
+        are_children_sequential: _,
+        input: _,
+        executor_id: _,
+        status: _,
+        is_finished: _,
+        run_output: _,
+        output: _,
+        error: _,
+        retry_attempts: _,
+        start_at,
+        started_at,
+        expires_at,
+        waiting_for_children_started_at,
+        waiting_for_finalize_started_at,
+        finished_at,
+        children: _,
+        active_children_count: _,
+        on_children_finished_processing_status: _,
+        on_children_finished_processing_expires_at,
+        on_children_finished_processing_finished_at,
+        finalize: _,
+        close_status: _,
+        close_expires_at,
+        closed_at,
+        needs_promise_cancellation: _,
+        created_at,
+        updated_at,
+    } = &mut value;
+    *created_at = now;
+    *updated_at = now;
+    for field in [
+        started_at,
+        waiting_for_children_started_at,
+        waiting_for_finalize_started_at,
+        finished_at,
+        on_children_finished_processing_finished_at,
+        closed_at,
+    ] {
+        stamp_now(field, now);
+    }
+    *start_at = at_least_now(*start_at, now);
+    for field in [
+        expires_at,
+        on_children_finished_processing_expires_at,
+        close_expires_at,
+    ] {
+        stamp_expiry(field, now);
+    }
+    value
+}
+
+/// `update` as the server applies it at `now` (its present fields only). Every field is
+/// named, as in [`stamp_new`].
+fn stamp_update(update: &TaskExecutionStorageUpdate, now: u64) -> TaskExecutionStorageUpdate {
+    let mut update = update.clone();
+    let TaskExecutionStorageUpdate {
+        executor_id: _,
+        status: _,
+        is_finished: _,
+        run_output: _,
+        output: _,
+        error: _,
+        retry_attempts: _,
+        start_at,
+        started_at,
+        expires_at,
+        waiting_for_children_started_at,
+        waiting_for_finalize_started_at,
+        finished_at,
+        children: _,
+        active_children_count: _,
+        on_children_finished_processing_status: _,
+        on_children_finished_processing_expires_at,
+        on_children_finished_processing_finished_at,
+        finalize: _,
+        close_status: _,
+        close_expires_at,
+        closed_at,
+        needs_promise_cancellation: _,
+        updated_at,
+        unset: _,
+    } = &mut update;
+    *updated_at = now;
+    for field in [
+        started_at,
+        waiting_for_children_started_at,
+        waiting_for_finalize_started_at,
+        finished_at,
+        on_children_finished_processing_finished_at,
+        closed_at,
+    ] {
+        stamp_now(field, now);
+    }
+    if let Some(start_at) = start_at {
+        *start_at = at_least_now(*start_at, now);
+    }
+    for field in [
+        expires_at,
+        on_children_finished_processing_expires_at,
+        close_expires_at,
+    ] {
+        stamp_expiry(field, now);
+    }
+    update
 }
 
 /// `Some(value)` when `value < bound`: the key of an execution in `[0, bound)`.
@@ -419,7 +609,8 @@ impl Transaction<'_> {
 
 #[async_trait]
 impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
-    /// The storage's own clock: it plays the server.
+    /// The storage's own [`Clock`]: it plays the server, so this is exactly the `now` its next
+    /// request will use (if the clock does not move in between).
     fn now_millis(&self) -> u64 {
         (self.clock)()
     }
@@ -429,10 +620,10 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         executions: Vec<TaskExecutionStorageValue>,
     ) -> Result<(), StorageError> {
         let total_shards = self.options.total_shards;
-        self.transaction(|tx, _now| {
+        self.transaction(|tx, now| {
             for value in executions {
                 let shard = shard_of_execution(&value.execution_id, total_shards);
-                tx.insert(value, shard, None)?;
+                tx.insert(stamp_new(value, now), shard, None)?;
             }
             Ok(())
         })
@@ -478,10 +669,10 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         &self,
         requests: Vec<UpdateByIdRequest>,
     ) -> Result<(), StorageError> {
-        self.transaction(|tx, _now| {
+        self.transaction(|tx, now| {
             for request in &requests {
                 if let Some(key) = matching(tx.state, &request.execution_id, &request.filters) {
-                    tx.patch(key, &request.update, |_| {});
+                    tx.patch(key, &stamp_update(&request.update, now), |_| {});
                 }
             }
             Ok(())
@@ -493,15 +684,15 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         requests: Vec<UpdateByIdAndInsertChildrenIfUpdatedRequest>,
     ) -> Result<(), StorageError> {
         let total_shards = self.options.total_shards;
-        self.transaction(|tx, _now| {
+        self.transaction(|tx, now| {
             for request in requests {
                 let Some(key) = matching(tx.state, &request.execution_id, &request.filters) else {
                     continue;
                 };
-                tx.patch(key, &request.update, |_| {});
+                tx.patch(key, &stamp_update(&request.update, now), |_| {});
                 for child in request.children_task_executions_to_insert_if_any_updated {
                     let shard = shard_of_execution(&child.execution_id, total_shards);
-                    tx.insert(child, shard, Some(key))?;
+                    tx.insert(stamp_new(child, now), shard, Some(key))?;
                 }
             }
             Ok(())
@@ -515,18 +706,15 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         let r = &request;
         self.patch_sharded(
             r.limit,
-            |v, _now| {
+            |v, now| {
+                let bound = at_most_now(r.start_at_less_than, now);
                 (v.status == r.status)
                     .then_some(v.start_at)
-                    .filter(|&start_at| start_at < r.start_at_less_than)
+                    .filter(|&start_at| start_at < bound)
             },
             &r.update,
-            |v| {
-                v.expires_at = Some(
-                    r.update_expires_at_with_started_at
-                        .saturating_add(v.timeout_ms),
-                );
-            },
+            // `update_expires_at_with_started_at` is a `now` argument: the lease starts now.
+            |v, now| v.expires_at = Some(expiry(now.saturating_add(v.timeout_ms), now)),
         )
     }
 
@@ -545,7 +733,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                 selected.then_some(v.updated_at).filter(|&at| at < now)
             },
             &r.update,
-            |_| {},
+            |_, _| {},
         )
     }
 
@@ -562,7 +750,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                     .filter(|&at| at < now)
             },
             &r.update,
-            |_| {},
+            |_, _| {},
         )
     }
 
@@ -573,9 +761,10 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         let r = &request;
         self.patch_all_shards(
             r.limit,
-            |v| {
+            |v, now| {
                 let selected = v.status == r.status && v.is_sleeping_task == r.is_sleeping_task;
-                below(v.expires_at.filter(|_| selected), r.expires_at_less_than)
+                let bound = at_most_now(r.expires_at_less_than, now);
+                below(v.expires_at.filter(|_| selected), bound)
             },
             &r.update,
         )
@@ -588,10 +777,10 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         let r = &request;
         self.patch_all_shards(
             r.limit,
-            |v| {
+            |v, now| {
                 below(
                     v.on_children_finished_processing_expires_at,
-                    r.on_children_finished_processing_expires_at_less_than,
+                    at_most_now(r.on_children_finished_processing_expires_at_less_than, now),
                 )
             },
             &r.update,
@@ -605,7 +794,12 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         let r = &request;
         self.patch_all_shards(
             r.limit,
-            |v| below(v.close_expires_at, r.close_expires_at_less_than),
+            |v, now| {
+                below(
+                    v.close_expires_at,
+                    at_most_now(r.close_expires_at_less_than, now),
+                )
+            },
             &r.update,
         )
     }
@@ -623,7 +817,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                 selected.then_some(v.updated_at).filter(|&at| at < now)
             },
             &r.update,
-            |_| {},
+            |_, _| {},
         )
     }
 
@@ -648,8 +842,9 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         &self,
         requests: Vec<UpdateByParentExecutionIdAndIsFinishedRequest>,
     ) -> Result<(), StorageError> {
-        self.transaction(|tx, _now| {
+        self.transaction(|tx, now| {
             for request in &requests {
+                let update = stamp_update(&request.update, now);
                 // Collected before patching, as the index query is: a patch that changes
                 // isFinished does not change which children this request patches.
                 let keys: Vec<u64> = tx
@@ -663,7 +858,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                     })
                     .collect();
                 for key in keys {
-                    tx.patch(key, &request.update, |_| {});
+                    tx.patch(key, &update, |_| {});
                 }
             }
             Ok(())
@@ -677,6 +872,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         let r = &request;
         let per_shard_limit = split_limit(r.limit, self.options.shards.len());
         self.transaction(|tx, now| {
+            let update = stamp_update(&r.update, now);
             let mut patched = 0_usize;
             // One transaction per shard on Convex: patch the shard's selection, then decrement.
             for &shard in &self.options.shards {
@@ -687,7 +883,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                 });
                 let children: Vec<TaskExecutionStorageValue> = keys
                     .iter()
-                    .filter_map(|&key| tx.patch(key, &r.update, |_| {}))
+                    .filter_map(|&key| tx.patch(key, &update, |_| {}))
                     .collect();
                 patched += children.len();
                 for child in children {
@@ -709,9 +905,10 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                     } else {
                         parent.active_children_count.saturating_sub(1)
                     };
+                    // A patch like any other: its `updatedAt` is the request's `now`.
                     let decrement = TaskExecutionStorageUpdate {
                         active_children_count: Some(active_children_count),
-                        updated_at: r.update.updated_at,
+                        updated_at: now,
                         ..TaskExecutionStorageUpdate::default()
                     };
                     tx.patch(parent_key, &decrement, |_| {});
@@ -723,7 +920,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
 
     async fn delete_by_id(&self, execution_id: &str) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Ok(());
+            return Err(test_mode_off("deleteById"));
         }
         let mut state = self.lock();
         if let Some(key) = state.by_execution_id.remove(execution_id) {
@@ -738,7 +935,7 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
 
     async fn delete_all(&self) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Ok(());
+            return Err(test_mode_off("deleteAll"));
         }
         let mut state = self.lock();
         // Keys keep increasing, as Convex's creation times do after a deletion.
@@ -746,6 +943,16 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
         state.by_execution_id.clear();
         state.by_sleeping_task_unique_id.clear();
         Ok(())
+    }
+}
+
+/// The refusal of a deletion without `enable_test_mode`, as the Convex storage makes it.
+fn test_mode_off(function: &str) -> StorageError {
+    StorageError::TestModeRequired {
+        function: function.to_owned(),
+        message: "the storage's enable_test_mode is off, so nothing was deleted \
+                  (ConvexStorageOptions::with_test_mode(true))"
+            .to_owned(),
     }
 }
 

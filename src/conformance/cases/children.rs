@@ -1,7 +1,7 @@
 //! `updateManyByIdAndInsertChildrenIfUpdated`.
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, StorageFactory, Window, EXPIRY_GRACE_MS};
 use crate::storage::{
     GetByParentExecutionIdRequest, StorageError, TaskExecutionStorageUpdate,
     TaskExecutionStorageValue, TaskExecutionsStorage, UpdateByIdAndInsertChildrenIfUpdatedRequest,
@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         case!("updateManyByIdAndInsertChildrenIfUpdated/existing_sleeping_task_unique_id_refuses_the_whole_request", existing_unique_id),
         case!("updateManyByIdAndInsertChildrenIfUpdated/children_go_to_their_shards", children_in_shards),
         case!("updateManyByIdAndInsertChildrenIfUpdated/unset", unset),
+        case!("updateManyByIdAndInsertChildrenIfUpdated/children_get_the_now_of_their_parent_patch", children_now),
     ]
 }
 
@@ -58,6 +59,18 @@ fn children_of(parent: &str, count: u32) -> Vec<TaskExecutionStorageValue> {
         .collect()
 }
 
+/// Fails unless every child is stored as inserted at `now` (that of its parent's patch).
+async fn ensure_children_inserted(
+    s: &dyn TaskExecutionsStorage,
+    children: &[TaskExecutionStorageValue],
+    now: u64,
+) -> CaseResult {
+    for child in children {
+        ensure_stored(s, &inserted_at(child, now)).await?;
+    }
+    Ok(())
+}
+
 async fn children_stored(
     s: &dyn TaskExecutionsStorage,
     parent: &str,
@@ -74,28 +87,30 @@ async fn children_stored(
 
 async fn patches_and_inserts(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (p, q, other) = (
-        execution("p", past()),
-        execution("q", past()),
-        execution("other", past()),
-    );
-    s.insert_many(vec![p.clone(), q.clone(), other.clone()])
-        .await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &execution("p", past()),
+            &execution("q", past()),
+            &execution("other", past()),
+        ],
+    )
+    .await?;
     let (p_children, q_children) = (children_of("p", 2), children_of("q", 1));
-    let (p_update, q_update) = (waiting(past() + 5, 2), waiting(past() + 6, 1));
+    let (p_update, q_update) = (waiting(past() + 5, 2), waiting(future(), 1));
+    let window = Window::open(f, &*s);
     s.update_many_by_id_and_insert_children_if_updated(vec![
         request("p", None, p_update.clone(), p_children.clone()),
         request("q", None, q_update.clone(), q_children.clone()),
     ])
     .await?;
-    ensure_stored(&*s, &patched(&p, &p_update)).await?;
-    ensure_stored(&*s, &patched(&q, &q_update)).await?;
-    ensure_untouched(&*s, &[&other]).await?;
-    ensure_untouched(
-        &*s,
-        &p_children.iter().chain(&q_children).collect::<Vec<_>>(),
-    )
-    .await?;
+    let window = window.close(&*s);
+    let p = ensure_patched(&*s, &stored[0], &p_update, &window).await?;
+    let q = ensure_patched(&*s, &stored[1], &q_update, &window).await?;
+    ensure_eq!(q.updated_at, p.updated_at, "one now for the call");
+    ensure_untouched(&*s, &[&stored[2]]).await?;
+    ensure_children_inserted(&*s, &[p_children, q_children].concat(), p.updated_at).await?;
     ensure_eq!(
         children_stored(&*s, "p").await?,
         strings(&["p-c0", "p-c1"]),
@@ -111,23 +126,23 @@ async fn patches_and_inserts(f: &dyn StorageFactory) -> CaseResult {
 
 async fn empty(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let p = execution("p", past());
-    s.insert_many(vec![p.clone()]).await?;
+    let p = insert(f, &*s, &[&execution("p", past())]).await?;
     s.update_many_by_id_and_insert_children_if_updated(Vec::new())
         .await?;
-    ensure_untouched(&*s, &[&p]).await
+    ensure_untouched(&*s, &p.iter().collect::<Vec<_>>()).await
 }
 
 async fn not_found(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let p = execution("p", past());
-    s.insert_many(vec![p.clone()]).await?;
+    let p = insert(f, &*s, &[&execution("p", past())]).await?.remove(0);
     let update = waiting(past() + 5, 1);
+    let window = Window::open(f, &*s);
     s.update_many_by_id_and_insert_children_if_updated(vec![
         request("missing", None, update.clone(), children_of("missing", 2)),
         request("p", None, update.clone(), children_of("p", 1)),
     ])
     .await?;
+    let window = window.close(&*s);
     ensure!(
         get(&*s, "missing").await?.is_none(),
         "the missing parent was inserted"
@@ -138,7 +153,8 @@ async fn not_found(f: &dyn StorageFactory) -> CaseResult {
             "child {id} of a missing parent was inserted"
         );
     }
-    ensure_stored(&*s, &patched(&p, &update)).await?;
+    let p = ensure_patched(&*s, &p, &update, &window).await?;
+    ensure_children_inserted(&*s, &children_of("p", 1), p.updated_at).await?;
     ensure_eq!(
         children_stored(&*s, "p").await?,
         strings(&["p-c0"]),
@@ -156,7 +172,7 @@ async fn check_filter(
 ) -> CaseResult {
     let s = storage(f, single()).await?;
     let id = parent.execution_id.clone();
-    s.insert_many(vec![parent.clone()]).await?;
+    let parent = insert(f, &*s, &[&parent]).await?.remove(0);
     let update = waiting(past() + 5, 2);
     let children = children_of(&id, 2);
     s.update_many_by_id_and_insert_children_if_updated(vec![request(
@@ -172,6 +188,7 @@ async fn check_filter(
         Vec::<String>::new(),
         "children after filters {mismatching:?}"
     );
+    let window = Window::open(f, &*s);
     s.update_many_by_id_and_insert_children_if_updated(vec![request(
         &id,
         Some(matching.clone()),
@@ -179,8 +196,9 @@ async fn check_filter(
         children.clone(),
     )])
     .await?;
-    ensure_stored(&*s, &patched(&parent, &update)).await?;
-    ensure_untouched(&*s, &children.iter().collect::<Vec<_>>()).await
+    let window = window.close(&*s);
+    let parent = ensure_patched(&*s, &parent, &update, &window).await?;
+    ensure_children_inserted(&*s, &children, parent.updated_at).await
 }
 
 async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
@@ -218,9 +236,9 @@ async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
 
 async fn without_children(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let p = execution("p", past());
-    s.insert_many(vec![p.clone()]).await?;
+    let p = insert(f, &*s, &[&execution("p", past())]).await?.remove(0);
     let update = running_update(past() + 5);
+    let window = Window::open(f, &*s);
     s.update_many_by_id_and_insert_children_if_updated(vec![request(
         "p",
         None,
@@ -228,7 +246,9 @@ async fn without_children(f: &dyn StorageFactory) -> CaseResult {
         Vec::new(),
     )])
     .await?;
-    ensure_stored(&*s, &patched(&p, &update)).await
+    let window = window.close(&*s);
+    ensure_patched(&*s, &p, &update, &window).await?;
+    Ok(())
 }
 
 fn ensure_already_exists(result: Result<(), StorageError>) -> CaseResult {
@@ -257,13 +277,17 @@ async fn ensure_nothing_applied(
 
 async fn existing_child(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (p, q, taken) = (
-        execution("p", past()),
-        execution("q", past()),
-        execution("taken", past()),
-    );
-    s.insert_many(vec![p.clone(), q.clone(), taken.clone()])
-        .await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &execution("p", past()),
+            &execution("q", past()),
+            &execution("taken", past()),
+        ],
+    )
+    .await?;
+    let (p, q, taken) = (&stored[0], &stored[1], &stored[2]);
     let mut clash = child("q", "taken", 1, past());
     clash.input = "other".to_owned();
     let result = s
@@ -278,13 +302,13 @@ async fn existing_child(f: &dyn StorageFactory) -> CaseResult {
         ])
         .await;
     ensure_already_exists(result)?;
-    ensure_nothing_applied(&*s, &[&p, &q, &taken], &["p-c0", "q-c0"]).await
+    ensure_nothing_applied(&*s, &[p, q, taken], &["p-c0", "q-c0"]).await
 }
 
 async fn repeated_child(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (p, q) = (execution("p", past()), execution("q", past()));
-    s.insert_many(vec![p.clone(), q.clone()]).await?;
+    let stored = insert(f, &*s, &[&execution("p", past()), &execution("q", past())]).await?;
+    let (p, q) = (&stored[0], &stored[1]);
     let result = s
         .update_many_by_id_and_insert_children_if_updated(vec![
             request(
@@ -302,13 +326,21 @@ async fn repeated_child(f: &dyn StorageFactory) -> CaseResult {
         ])
         .await;
     ensure_already_exists(result)?;
-    ensure_nothing_applied(&*s, &[&p, &q], &["same"]).await
+    ensure_nothing_applied(&*s, &[p, q], &["same"]).await
 }
 
 async fn existing_unique_id(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (p, asleep) = (execution("p", past()), sleeping("asleep", "unique", past()));
-    s.insert_many(vec![p.clone(), asleep.clone()]).await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &execution("p", past()),
+            &sleeping("asleep", "unique", past()),
+        ],
+    )
+    .await?;
+    let (p, asleep) = (&stored[0], &stored[1]);
     let mut clash = child("p", "p-c1", 1, past());
     clash.is_sleeping_task = true;
     clash.sleeping_task_unique_id = Some("unique".to_owned());
@@ -321,7 +353,7 @@ async fn existing_unique_id(f: &dyn StorageFactory) -> CaseResult {
         )])
         .await;
     ensure_already_exists(result)?;
-    ensure_nothing_applied(&*s, &[&p, &asleep], &["p-c0", "p-c1"]).await
+    ensure_nothing_applied(&*s, &[p, asleep], &["p-c0", "p-c1"]).await
 }
 
 /// Each child lands in its own shard: a client owning one shard claims exactly its children.
@@ -351,6 +383,7 @@ async fn children_in_shards(f: &dyn StorageFactory) -> CaseResult {
             children.clone(),
         )])
         .await?;
+    settle().await;
     for (shard, child) in (0..TOTAL).zip(&children) {
         let claimer = backend.client(options(TOTAL, &[shard], false)).await?;
         let claimed = claimer
@@ -378,8 +411,9 @@ async fn children_in_shards(f: &dyn StorageFactory) -> CaseResult {
 
 async fn unset(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let p = with_unsettable(execution("p", past()));
-    s.insert_many(vec![p.clone()]).await?;
+    let p = insert(f, &*s, &[&with_unsettable(execution("p", past()))])
+        .await?
+        .remove(0);
     let removed = [
         UnsetField::ExecutorId,
         UnsetField::Error,
@@ -389,6 +423,7 @@ async fn unset(f: &dyn StorageFactory) -> CaseResult {
         unset: Some(UnsetField::all_of(&removed)),
         ..waiting(past() + 5, 1)
     };
+    let window = Window::open(f, &*s);
     s.update_many_by_id_and_insert_children_if_updated(vec![request(
         "p",
         None,
@@ -396,8 +431,49 @@ async fn unset(f: &dyn StorageFactory) -> CaseResult {
         children_of("p", 1),
     )])
     .await?;
-    let stored = must_get(&*s, "p").await?;
-    ensure_unset(&stored, &removed)?;
-    ensure_eq!(stored, patched(&p, &update), "p after the update");
-    Ok(())
+    let window = window.close(&*s);
+    let stored = ensure_patched(&*s, &p, &update, &window).await?;
+    ensure_unset(&stored, &removed)
+}
+
+/// Children sent by a client far behind and one far ahead get the storage's times of the
+/// call that inserts them: the `now` of their parent's patch.
+async fn children_now(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let p = insert(f, &*s, &[&execution("p", past())]).await?.remove(0);
+    let mut behind = super::insert::with_every_stamp("behind", past());
+    let mut ahead = super::insert::with_every_stamp("ahead", future());
+    ahead.expires_at = Some(past());
+    for (index, child) in [&mut behind, &mut ahead].into_iter().enumerate() {
+        let link = crate::storage::ParentTaskExecutionSummary {
+            task_id: "task".to_owned(),
+            execution_id: "p".to_owned(),
+            index_in_parent_children: u32::try_from(index).unwrap_or(0),
+            is_only_child_of_parent: false,
+            is_finalize_of_parent: false,
+        };
+        child.parent = Some(link);
+    }
+    let update = waiting(future(), 2);
+    settle().await;
+    let window = Window::open(f, &*s);
+    s.update_many_by_id_and_insert_children_if_updated(vec![request(
+        "p",
+        None,
+        update.clone(),
+        vec![behind.clone(), ahead.clone()],
+    )])
+    .await?;
+    let window = window.close(&*s);
+    let p = ensure_patched(&*s, &p, &update, &window).await?;
+    let now = p.updated_at;
+    for id in ["behind", "ahead"] {
+        super::insert::ensure_now_fields(&must_get(&*s, id).await?, now)?;
+    }
+    ensure_eq!(
+        must_get(&*s, "ahead").await?.expires_at,
+        Some(now + EXPIRY_GRACE_MS),
+        "expiresAt of a child sent long ago"
+    );
+    ensure_children_inserted(&*s, &[behind, ahead], now).await
 }

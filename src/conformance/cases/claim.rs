@@ -4,10 +4,10 @@
 use futures::future::BoxFuture;
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, StorageFactory, Window};
 use crate::storage::{
     TaskExecutionStorageUpdate, TaskExecutionStorageValue, TaskExecutionsStorage,
-    UpdateByStatusAndStartAtLessThanRequest,
+    UpdateByIdRequest, UpdateByStatusAndStartAtLessThanRequest,
 };
 use crate::task_executions::TaskExecutionStatus;
 
@@ -26,19 +26,57 @@ pub fn cases() -> Vec<Case> {
         case!("updateByStatusAndStartAtLessThanAndReturn/every_owned_shard_in_order_with_limit_each", every_owned_shard),
         case!("updateByStatusAndStartAtLessThanAndReturn/unowned_shards_untouched", unowned),
         case!("updateByStatusAndStartAtLessThanAndReturn/unset", unset),
+        case!("updateByStatusAndStartAtLessThanAndReturn/expires_at_is_the_storage_now_plus_timeout", lease_on_the_storage_clock),
+        case!("updateByStatusAndStartAtLessThanAndReturn/bound_after_now_is_lowered_to_now", bound_clamped),
+        case!("updateByStatusAndStartAtLessThanAndReturn/scheduled_execution_claimable_once_its_start_at_passed", scheduled),
     ]
 }
 
-/// An execution selectable by the operation under test, whose index key is `key` (a time in
-/// the past).
-pub type Make = fn(&str, u64) -> TaskExecutionStorageValue;
+/// An execution selectable by the operation under test. Its index key (`startAt` or
+/// `updatedAt`) is the `now` of the write that last set it (see [`rekey`]).
+pub type Make = fn(&str) -> TaskExecutionStorageValue;
 
 /// Runs the operation under test with `limit`, with an update that makes what it selects no
 /// longer selectable; gives the returned ids in order.
 pub type Run =
     for<'a> fn(&'a dyn TaskExecutionsStorage, u32) -> BoxFuture<'a, Result<Vec<String>, Failure>>;
 
-/// Index order (ascending key, ties by insertion) and `limit`, on one shard.
+/// Sets the index key of the sharded range operations to the storage's `now`: `startAt`
+/// (raised from long ago) and `updatedAt`, for `ids` in one call. Lets the clock pass first,
+/// so that keys set one after the other differ.
+pub async fn rekey(
+    f: &dyn StorageFactory,
+    s: &dyn TaskExecutionsStorage,
+    before: &[&TaskExecutionStorageValue],
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let update = TaskExecutionStorageUpdate {
+        start_at: Some(past()),
+        ..touch(past())
+    };
+    settle().await;
+    let window = Window::open(f, s);
+    s.update_many_by_id(
+        before
+            .iter()
+            .map(|value| UpdateByIdRequest {
+                execution_id: value.execution_id.clone(),
+                filters: None,
+                update: update.clone(),
+            })
+            .collect(),
+    )
+    .await?;
+    let window = window.close(s);
+    let mut after = Vec::with_capacity(before.len());
+    for value in before {
+        after.push(ensure_patched(s, value, &update, &window).await?);
+    }
+    Ok(after)
+}
+
+/// Index order (ascending key, ties by insertion) and `limit`, on one shard: inserted in
+/// the order c, a, b, d (a and b in one call: the same key), then c and d rekeyed, so that
+/// the key order a = b < c < d is not the insertion order.
 pub async fn check_order_and_limit(
     f: &dyn StorageFactory,
     op: &str,
@@ -46,20 +84,20 @@ pub async fn check_order_and_limit(
     run: Run,
 ) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (c, a, b, d) = (
-        make("c", t + 2),
-        make("a", t),
-        make("b", t),
-        make("d", t + 3),
-    );
-    insert_in_order(&*s, &[&c, &a, &b, &d]).await?;
+    let c = insert(f, &*s, &[&make("c")]).await?;
+    settle().await;
+    insert(f, &*s, &[&make("a"), &make("b")]).await?;
+    settle().await;
+    let d = insert(f, &*s, &[&make("d")]).await?;
+    rekey(f, &*s, &[&c[0]]).await?;
+    let d = rekey(f, &*s, &[&d[0]]).await?;
+    settle().await;
     ensure_eq!(
         run(&*s, 3).await?,
         strings(&["a", "b", "c"]),
         "{op} with limit 3"
     );
-    ensure_untouched(&*s, &[&d]).await?;
+    ensure_untouched(&*s, &[&d[0]]).await?;
     ensure_eq!(run(&*s, 10).await?, strings(&["d"]), "{op} again");
     ensure_eq!(
         run(&*s, 10).await?,
@@ -80,22 +118,29 @@ pub async fn check_every_owned_shard(
     const TOTAL: u32 = 3;
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[2, 0], false)).await?;
-    let t = past();
     let mut by_shard = Vec::new();
     for shard in 0..TOTAL {
-        // Inserted with descending keys, so that index order is not insertion order.
         let values: Vec<_> = (0..3)
-            .map(|i| {
-                make(
-                    &id_in_shard(&format!("s{shard}-{i}"), shard, TOTAL),
-                    t + 10 - i,
-                )
-            })
+            .map(|i| make(&id_in_shard(&format!("s{shard}-{i}"), shard, TOTAL)))
             .collect();
-        insert_in_order(&*s, &values.iter().collect::<Vec<_>>()).await?;
-        by_shard.push(values);
+        by_shard.push(insert_in_order(f, &*s, &values.iter().collect::<Vec<_>>()).await?);
     }
-    let expected: Vec<String> = [&by_shard[0], &by_shard[2]]
+    // Rekeyed in descending order, so that index order is not insertion order: in each
+    // shard, the third is first, then the second, then the first.
+    let mut stored: Vec<Vec<TaskExecutionStorageValue>> = vec![Vec::new(); 3];
+    for i in (0..3).rev() {
+        let rekeyed = rekey(
+            f,
+            &*s,
+            &by_shard.iter().map(|values| &values[i]).collect::<Vec<_>>(),
+        )
+        .await?;
+        for (shard, value) in rekeyed.into_iter().enumerate() {
+            stored[shard].insert(0, value);
+        }
+    }
+    settle().await;
+    let expected: Vec<String> = [&stored[0], &stored[2]]
         .iter()
         .flat_map(|values| {
             [
@@ -111,9 +156,9 @@ pub async fn check_every_owned_shard(
     );
     ensure_untouched(
         &*s,
-        &by_shard[1]
+        &stored[1]
             .iter()
-            .chain([&by_shard[0][0], &by_shard[2][0]])
+            .chain([&stored[0][0], &stored[2][0]])
             .collect::<Vec<_>>(),
     )
     .await
@@ -129,21 +174,28 @@ pub async fn check_unowned_untouched(
     let backend = f.create().await?;
     let s = backend.client(options(2, &[1], false)).await?;
     let values: Vec<_> = (0..3)
-        .map(|i| make(&id_in_shard(&format!("e{i}"), 0, 2), past() + i))
+        .map(|i| make(&id_in_shard(&format!("e{i}"), 0, 2)))
         .collect();
-    s.insert_many(values.clone()).await?;
+    let stored = insert(f, &*s, &values.iter().collect::<Vec<_>>()).await?;
+    settle().await;
     ensure_eq!(
         run(&*s, 10).await?,
         Vec::<String>::new(),
         "{op} by a client owning shard 1 only"
     );
-    ensure_untouched(&*s, &values.iter().collect::<Vec<_>>()).await
+    ensure_untouched(&*s, &stored.iter().collect::<Vec<_>>()).await
 }
 
-fn ready(id: &str, start_at: u64) -> TaskExecutionStorageValue {
-    let mut value = execution(id, start_at);
+/// A ready execution sent with `startAt`.
+fn ready_at(id: &str, start_at: u64) -> TaskExecutionStorageValue {
+    let mut value = execution(id, past());
     value.start_at = start_at;
     value
+}
+
+/// A ready execution sent by a client far behind: due at once.
+fn ready(id: &str) -> TaskExecutionStorageValue {
+    ready_at(id, past())
 }
 
 fn claim(
@@ -181,42 +233,66 @@ fn run_claim(
     })
 }
 
-/// `value` as a claim with `request` leaves it.
-fn claimed(
+/// `value` as a claim with `request` at `now` leaves it: patched, and leased from `now`.
+fn claimed_at(
     value: &TaskExecutionStorageValue,
     request: &UpdateByStatusAndStartAtLessThanRequest,
+    now: u64,
 ) -> TaskExecutionStorageValue {
-    let mut value = patched(value, &request.update);
-    value.expires_at = Some(request.update_expires_at_with_started_at + value.timeout_ms);
+    let mut value = patched_at(value, &request.update, now);
+    value.expires_at = Some(now + value.timeout_ms);
     value
 }
 
-async fn claims(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
-    let t = past();
-    let (a, b) = (ready("a", t), ready("b", t + 1));
-    let mut slow = ready("slow", t + 2);
-    slow.timeout_ms = 60_000;
-    insert_in_order(&*s, &[&a, &b, &slow]).await?;
-    let request = claim(TaskExecutionStatus::Ready, t + 100, 10);
+/// Runs `request` and checks that it claimed exactly `before`, in order: returned and stored
+/// as claimed at the `now` of the call (in its window). Returns them as stored.
+async fn ensure_claims(
+    f: &dyn StorageFactory,
+    s: &dyn TaskExecutionsStorage,
+    request: &UpdateByStatusAndStartAtLessThanRequest,
+    before: &[&TaskExecutionStorageValue],
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let window = Window::open(f, s);
     let returned = s
         .update_by_status_and_start_at_less_than_and_return(request.clone())
         .await?;
-    let expected: Vec<_> = [&a, &b, &slow]
-        .iter()
-        .map(|v| claimed(v, &request))
-        .collect();
+    let window = window.close(s);
     ensure_eq!(
-        returned,
-        expected,
-        "{OP}: returned executions (after the patch)"
+        ids(&returned),
+        before
+            .iter()
+            .map(|v| v.execution_id.clone())
+            .collect::<Vec<_>>(),
+        "{OP}: claimed"
     );
-    for value in &expected {
-        ensure_stored(&*s, value).await?;
+    for (value, got) in before.iter().zip(&returned) {
+        let now = got.updated_at;
+        window.ensure_contains(now, format_args!("updatedAt of {}", got.execution_id))?;
+        ensure_eq!(
+            *got,
+            claimed_at(value, request, now),
+            "{OP}: {} as returned (after the patch)",
+            got.execution_id
+        );
+        ensure_stored(s, got).await?;
     }
+    Ok(returned)
+}
+
+/// Ready executions due at once (sent long ago): claimed right after the insert, and leased
+/// for their own timeout from the storage's `now` (the `updateExpiresAtWithStartedAt` sent is
+/// ignored).
+async fn claims(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let mut slow = ready("slow");
+    slow.timeout_ms = 60_000;
+    let stored = insert_in_order(f, &*s, &[&ready("a"), &ready("b"), &slow]).await?;
+    settle().await;
+    let request = claim(TaskExecutionStatus::Ready, future(), 10);
+    let claimed = ensure_claims(f, &*s, &request, &stored.iter().collect::<Vec<_>>()).await?;
     ensure_eq!(
-        must_get(&*s, "slow").await?.expires_at,
-        Some(request.update_expires_at_with_started_at + 60_000),
+        claimed[2].expires_at,
+        Some(claimed[2].updated_at + 60_000),
         "expiresAt of slow"
     );
     Ok(())
@@ -229,75 +305,65 @@ async fn nothing(f: &dyn StorageFactory) -> CaseResult {
         Vec::<String>::new(),
         "{OP} on an empty storage"
     );
-    let mut running = ready("running", past());
+    let mut running = ready("running");
     running.status = TaskExecutionStatus::Running;
-    let later = ready("later", future() + 1_000);
-    s.insert_many(vec![running.clone(), later.clone()]).await?;
+    let later = ready_at("later", future());
+    let stored = insert(f, &*s, &[&running, &later]).await?;
+    settle().await;
     ensure_eq!(
         run_claim(&*s, 10).await?,
         Vec::<String>::new(),
         "{OP} with nothing ready and due"
     );
-    ensure_untouched(&*s, &[&running, &later]).await
+    ensure_untouched(&*s, &stored.iter().collect::<Vec<_>>()).await
 }
 
 async fn limit_zero(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = ready("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&ready("a")]).await?;
+    settle().await;
     ensure_eq!(
         run_claim(&*s, 0).await?,
         Vec::<String>::new(),
         "{OP} with limit 0"
     );
-    ensure_untouched(&*s, &[&a]).await
+    ensure_untouched(&*s, &a.iter().collect::<Vec<_>>()).await
 }
 
+/// `startAt` placed just ahead of the storage's clock (kept as sent), then passed: a bound
+/// equal to a `startAt` excludes it.
 async fn strict_bound(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (before, at, after) = (
-        ready("before", t - 1),
-        ready("at", t),
-        ready("after", t + 1),
-    );
-    s.insert_many(vec![before.clone(), at.clone(), after.clone()])
-        .await?;
+    let (t, reached) = soon(f).await?;
+    let sent = [
+        ready_at("before", t - 1),
+        ready_at("at", t),
+        ready_at("after", t + 1),
+    ];
+    let stored = insert(f, &*s, &sent.iter().collect::<Vec<_>>()).await?;
+    for (value, sent) in stored.iter().zip(&sent) {
+        ensure_kept("startAt", value.start_at, sent.start_at)?;
+    }
+    reached.wait_past(t + 1).await;
     let request = claim(TaskExecutionStatus::Ready, t, 10);
-    let returned = s
-        .update_by_status_and_start_at_less_than_and_return(request.clone())
-        .await?;
-    ensure_eq!(
-        ids(&returned),
-        strings(&["before"]),
-        "{OP} with startAtLessThan = startAt of \"at\""
-    );
-    ensure_stored(&*s, &claimed(&before, &request)).await?;
-    ensure_untouched(&*s, &[&at, &after]).await
+    ensure_claims(f, &*s, &request, &[&stored[0]]).await?;
+    ensure_untouched(&*s, &[&stored[1], &stored[2]]).await
 }
 
 async fn other_status(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let a = ready("a", t + 1);
-    let mut failed = ready("failed", t);
+    let mut failed = ready("failed");
     failed.status = TaskExecutionStatus::Failed;
-    s.insert_many(vec![failed.clone(), a.clone()]).await?;
+    let stored = insert(f, &*s, &[&failed, &ready("a")]).await?;
+    settle().await;
     ensure_eq!(
         run_claim(&*s, 10).await?,
         strings(&["a"]),
         "{OP} for status ready"
     );
-    ensure_untouched(&*s, &[&failed]).await?;
+    ensure_untouched(&*s, &[&stored[0]]).await?;
     let request = claim(TaskExecutionStatus::Failed, future(), 10);
-    let returned = s
-        .update_by_status_and_start_at_less_than_and_return(request.clone())
-        .await?;
-    ensure_eq!(
-        returned,
-        vec![claimed(&failed, &request)],
-        "{OP} for status failed"
-    );
+    ensure_claims(f, &*s, &request, &[&stored[0]]).await?;
     Ok(())
 }
 
@@ -315,8 +381,9 @@ async fn unowned(f: &dyn StorageFactory) -> CaseResult {
 
 async fn unset(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = with_unsettable(ready("a", past()));
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&with_unsettable(ready("a"))])
+        .await?
+        .remove(0);
     let removed = [
         UnsetField::RunOutput,
         UnsetField::Error,
@@ -324,11 +391,66 @@ async fn unset(f: &dyn StorageFactory) -> CaseResult {
     ];
     let mut request = claim(TaskExecutionStatus::Ready, future(), 10);
     request.update.unset = Some(UnsetField::all_of(&removed));
-    let returned = s
-        .update_by_status_and_start_at_less_than_and_return(request.clone())
-        .await?;
-    let expected = claimed(&a, &request);
-    ensure_unset(&expected, &removed)?;
-    ensure_eq!(returned, vec![expected.clone()], "{OP}: returned");
-    ensure_stored(&*s, &expected).await
+    settle().await;
+    let claimed = ensure_claims(f, &*s, &request, &[&a]).await?;
+    ensure_unset(&claimed[0], &removed)
+}
+
+/// `updateExpiresAtWithStartedAt` from a client far behind or far ahead: the lease is
+/// `now + timeoutMs` on the storage's clock either way.
+async fn lease_on_the_storage_clock(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let stored = insert_in_order(f, &*s, &[&ready("behind"), &ready("ahead")]).await?;
+    settle().await;
+    for (value, sent) in stored.iter().zip([past(), future()]) {
+        let mut request = claim(TaskExecutionStatus::Ready, future(), 1);
+        request.update_expires_at_with_started_at = sent;
+        let claimed = ensure_claims(f, &*s, &request, &[value]).await?;
+        ensure_eq!(
+            claimed[0].expires_at,
+            Some(claimed[0].updated_at + value.timeout_ms),
+            "expiresAt of {} (updateExpiresAtWithStartedAt sent: {sent})",
+            value.execution_id
+        );
+    }
+    Ok(())
+}
+
+/// A client far ahead passes a bound far ahead: it is the storage's `now` that bounds, so an
+/// execution not yet due (its `startAt` kept ahead of the clock) is not claimed.
+async fn bound_clamped(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (t, _) = soon(f).await?;
+    let not_due = ready_at("not-due", t + 3_600_000);
+    let stored = insert(f, &*s, &[&ready("due"), &not_due]).await?;
+    settle().await;
+    ensure_claims(
+        f,
+        &*s,
+        &claim(TaskExecutionStatus::Ready, future(), 10),
+        &[&stored[0]],
+    )
+    .await?;
+    ensure_untouched(&*s, &[&stored[1]]).await
+}
+
+/// A `startAt` just ahead of the storage's clock is kept; the execution is not claimable
+/// before it passes (by a client far ahead), and is at once after.
+async fn scheduled(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (t, reached) = soon(f).await?;
+    let stored = insert(f, &*s, &[&ready_at("scheduled", t)]).await?;
+    ensure_kept("startAt", stored[0].start_at, t)?;
+    ensure_eq!(
+        run_claim(&*s, 10).await?,
+        Vec::<String>::new(),
+        "{OP} before startAt"
+    );
+    reached.wait_past(t).await;
+    ensure_eq!(
+        run_claim(&*s, 10).await?,
+        strings(&["scheduled"]),
+        "{OP} once startAt has passed"
+    );
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `updateAndDecrementParentACCByIsFinishedAndCloseStatus`.
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, StorageFactory, Window};
 use crate::storage::{
     TaskExecutionStorageUpdate, TaskExecutionStorageValue, TaskExecutionsStorage,
     UpdateAndDecrementParentActiveChildrenCountRequest,
@@ -10,6 +10,7 @@ use crate::storage::{
 use crate::task_executions::{CloseStatus, TaskExecutionStatus};
 
 use super::case;
+use super::claim::rekey;
 
 const OP: &str = "updateAndDecrementParentACCByIsFinishedAndCloseStatus";
 
@@ -24,24 +25,24 @@ pub fn cases() -> Vec<Case> {
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/root_execution_has_no_parent", root),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/children_on_two_shards", two_shards),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/parent_in_an_unowned_shard", parent_unowned),
-        case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/updated_at_not_before_now_excluded", recent),
+        case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/updated_at_is_the_storage_now_whatever_was_sent", recent),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/is_finished_and_close_status_must_match", mismatch),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/ascending_updated_at_then_insertion_with_limit", ordered),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/limit_split_across_owned_shards", limit_split),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/unowned_shards_untouched", unowned),
         case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/unset", unset),
+        case!("updateAndDecrementParentACCByIsFinishedAndCloseStatus/parent_gets_the_storage_now", parent_now),
     ]
 }
 
-/// A finished child ready to be closed, last updated at `at`.
-fn done(parent: &str, id: &str, index: u32, at: u64) -> TaskExecutionStorageValue {
-    let mut value = child(parent, id, index, at.saturating_sub(1_000));
+/// A finished child ready to be closed.
+fn done(parent: &str, id: &str, index: u32) -> TaskExecutionStorageValue {
+    let mut value = child(parent, id, index, past());
     value.status = TaskExecutionStatus::Completed;
     value.is_finished = true;
     value.output = Some("out".to_owned());
-    value.finished_at = Some(at);
+    value.finished_at = Some(past());
     value.close_status = CloseStatus::Ready;
-    value.updated_at = at;
     value
 }
 
@@ -60,22 +61,25 @@ fn finalize(mut value: TaskExecutionStorageValue) -> TaskExecutionStorageValue {
 }
 
 /// Inserts a parent waiting for `acc` active children, then `children` under it the way the
-/// engine does (so that a storage may link them to it). Returns the stored parent.
+/// engine does (so that a storage may link them to it). Returns the parent and the children
+/// as stored.
 async fn family(
+    f: &dyn StorageFactory,
     s: &dyn TaskExecutionsStorage,
     parent_id: &str,
     acc: u32,
     children: &[&TaskExecutionStorageValue],
-) -> Result<TaskExecutionStorageValue, Failure> {
+) -> Result<(TaskExecutionStorageValue, Vec<TaskExecutionStorageValue>), Failure> {
     let mut parent = execution(parent_id, past());
     parent.status = TaskExecutionStatus::Running;
-    s.insert_many(vec![parent.clone()]).await?;
+    let parent = insert(f, s, &[&parent]).await?.remove(0);
     let update = TaskExecutionStorageUpdate {
         status: Some(TaskExecutionStatus::WaitingForChildren),
         children: Some(children.iter().map(|c| summary(&c.execution_id)).collect()),
         active_children_count: Some(acc),
-        ..touch(parent.updated_at)
+        ..touch(past())
     };
+    let window = Window::open(f, s);
     s.update_many_by_id_and_insert_children_if_updated(vec![
         UpdateByIdAndInsertChildrenIfUpdatedRequest {
             execution_id: parent_id.to_owned(),
@@ -88,60 +92,97 @@ async fn family(
         },
     ])
     .await?;
-    Ok(patched(&parent, &update))
+    let window = window.close(s);
+    let parent = ensure_patched(s, &parent, &update, &window).await?;
+    let mut stored = Vec::with_capacity(children.len());
+    for child in children {
+        let got = must_get(s, &child.execution_id).await?;
+        ensure_eq!(
+            got,
+            inserted_at(child, parent.updated_at),
+            "child {} as stored",
+            child.execution_id
+        );
+        stored.push(got);
+    }
+    Ok((parent, stored))
 }
 
 fn request(limit: u32) -> UpdateAndDecrementParentActiveChildrenCountRequest {
-    let at = past() + 50;
     UpdateAndDecrementParentActiveChildrenCountRequest {
         is_finished: true,
         close_status: CloseStatus::Ready,
         update: TaskExecutionStorageUpdate {
             close_status: Some(CloseStatus::Closed),
-            closed_at: Some(at),
-            ..touch(at)
+            closed_at: Some(past()),
+            ..touch(past())
         },
         limit,
     }
 }
 
-/// The parent as the decrement leaves it: `acc` and the update's `updatedAt`.
-fn decremented(
-    parent: &TaskExecutionStorageValue,
-    acc: u32,
-    request: &UpdateAndDecrementParentActiveChildrenCountRequest,
-) -> TaskExecutionStorageValue {
-    let mut parent = parent.clone();
-    parent.active_children_count = acc;
-    parent.updated_at = request.update.updated_at;
-    parent
+/// The parent's part of the decrement: its count, and `updatedAt` (the storage's `now`).
+fn decrement(acc: u32) -> TaskExecutionStorageUpdate {
+    TaskExecutionStorageUpdate {
+        active_children_count: Some(acc),
+        ..touch(future())
+    }
 }
 
+/// Fails unless the parent was decremented to `acc` (and got the call's `now`), nothing else.
+async fn ensure_decremented(
+    s: &dyn TaskExecutionsStorage,
+    parent: &TaskExecutionStorageValue,
+    acc: u32,
+    window: &Window,
+) -> CaseResult {
+    ensure_patched(s, parent, &decrement(acc), window).await?;
+    Ok(())
+}
+
+/// Lets the clock pass what the case wrote, then runs `request`; gives the count and the
+/// call's window.
 async fn run(
+    f: &dyn StorageFactory,
     s: &dyn TaskExecutionsStorage,
     request: &UpdateAndDecrementParentActiveChildrenCountRequest,
-) -> Result<u32, Failure> {
-    Ok(
-        s.update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+) -> Result<(u32, Window), Failure> {
+    settle().await;
+    let window = Window::open(f, s);
+    let count = s
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
             request.clone(),
         )
-        .await?,
-    )
+        .await?;
+    Ok((count, window.close(s)))
+}
+
+/// Fails unless each of `children` was patched with `request`'s update in `window`.
+async fn ensure_closed(
+    s: &dyn TaskExecutionsStorage,
+    children: &[&TaskExecutionStorageValue],
+    request: &UpdateAndDecrementParentActiveChildrenCountRequest,
+    window: &Window,
+) -> CaseResult {
+    for child in children {
+        ensure_patched(s, child, &request.update, window).await?;
+    }
+    Ok(())
 }
 
 async fn decrements(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let c0 = done("p", "c0", 0, t);
-    let mut c1 = child("p", "c1", 1, t);
+    let c0 = done("p", "c0", 0);
+    let mut c1 = child("p", "c1", 1, past());
     c1.status = TaskExecutionStatus::Running;
-    let parent = family(&*s, "p", 2, &[&c0, &c1]).await?;
+    let (parent, children) = family(f, &*s, "p", 2, &[&c0, &c1]).await?;
     let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 1, "{OP} count");
-    ensure_stored(&*s, &patched(&c0, &request.update)).await?;
-    ensure_untouched(&*s, &[&c1]).await?;
-    ensure_stored(&*s, &decremented(&parent, 1, &request)).await?;
-    ensure_eq!(run(&*s, &request).await?, 0, "{OP} count once closed");
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    ensure_closed(&*s, &[&children[0]], &request, &window).await?;
+    ensure_untouched(&*s, &[&children[1]]).await?;
+    ensure_decremented(&*s, &parent, 1, &window).await?;
+    ensure_eq!(run(f, &*s, &request).await?.0, 0, "{OP} count once closed");
     ensure_eq!(
         must_get(&*s, "p").await?.active_children_count,
         1,
@@ -153,69 +194,68 @@ async fn decrements(f: &dyn StorageFactory) -> CaseResult {
 async fn nothing(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     ensure_eq!(
-        run(&*s, &request(10)).await?,
+        run(f, &*s, &request(10)).await?.0,
         0,
         "{OP} count on an empty storage"
     );
-    let c = done("p", "c", 0, past());
-    let parent = family(&*s, "p", 1, &[&c]).await?;
-    ensure_eq!(run(&*s, &request(0)).await?, 0, "{OP} count with limit 0");
-    ensure_untouched(&*s, &[&c, &parent]).await
+    let (parent, children) = family(f, &*s, "p", 1, &[&done("p", "c", 0)]).await?;
+    ensure_eq!(
+        run(f, &*s, &request(0)).await?.0,
+        0,
+        "{OP} count with limit 0"
+    );
+    ensure_untouched(&*s, &[&children[0], &parent]).await
 }
 
 async fn several_children(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let children: Vec<_> = (0..3)
-        .map(|i| done("p", &format!("c{i}"), i, t + u64::from(i)))
-        .collect();
-    let parent = family(&*s, "p", 5, &children.iter().collect::<Vec<_>>()).await?;
-    let other_child = done("q", "q-c0", 0, t);
-    let other = family(&*s, "q", 4, &[&other_child]).await?;
+    let children: Vec<_> = (0..3).map(|i| done("p", &format!("c{i}"), i)).collect();
+    let (parent, _) = family(f, &*s, "p", 5, &children.iter().collect::<Vec<_>>()).await?;
+    let (other, _) = family(f, &*s, "q", 4, &[&done("q", "q-c0", 0)]).await?;
     let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 4, "{OP} count");
-    ensure_stored(&*s, &decremented(&parent, 2, &request)).await?;
-    ensure_stored(&*s, &decremented(&other, 3, &request)).await
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 4, "{OP} count");
+    ensure_decremented(&*s, &parent, 2, &window).await?;
+    ensure_decremented(&*s, &other, 3, &window).await
 }
 
 async fn only_child(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = only(done("p", "c", 0, past()));
-    let parent = family(&*s, "p", 3, &[&c]).await?;
-    let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 1, "{OP} count");
-    ensure_stored(&*s, &decremented(&parent, 0, &request)).await
+    let (parent, _) = family(f, &*s, "p", 3, &[&only(done("p", "c", 0))]).await?;
+    let (count, window) = run(f, &*s, &request(10)).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    ensure_decremented(&*s, &parent, 0, &window).await
 }
 
 async fn finalize_child(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = finalize(done("p", "finalize", 0, past()));
-    let parent = family(&*s, "p", 2, &[&c]).await?;
+    let (parent, children) = family(f, &*s, "p", 2, &[&finalize(done("p", "finalize", 0))]).await?;
     let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 1, "{OP} count");
-    ensure_stored(&*s, &patched(&c, &request.update)).await?;
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    ensure_closed(&*s, &[&children[0]], &request, &window).await?;
     ensure_untouched(&*s, &[&parent]).await
 }
 
 async fn floor_zero(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (c0, c1) = (done("p", "c0", 0, t), done("p", "c1", 1, t + 1));
-    let parent = family(&*s, "p", 1, &[&c0, &c1]).await?;
-    let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 2, "{OP} count");
-    ensure_stored(&*s, &decremented(&parent, 0, &request)).await
+    let (c0, c1) = (done("p", "c0", 0), done("p", "c1", 1));
+    let (parent, _) = family(f, &*s, "p", 1, &[&c0, &c1]).await?;
+    let (count, window) = run(f, &*s, &request(10)).await?;
+    ensure_eq!(count, 2, "{OP} count");
+    ensure_decremented(&*s, &parent, 0, &window).await
 }
 
 async fn root(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let mut root = done("unused", "root", 0, past());
+    let mut root = done("unused", "root", 0);
     root.parent = None;
     root.root = None;
-    s.insert_many(vec![root.clone()]).await?;
+    let root = insert(f, &*s, &[&root]).await?.remove(0);
     let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 1, "{OP} count");
-    ensure_stored(&*s, &patched(&root, &request.update)).await
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    ensure_closed(&*s, &[&root], &request, &window).await
 }
 
 async fn two_shards(f: &dyn StorageFactory) -> CaseResult {
@@ -223,15 +263,14 @@ async fn two_shards(f: &dyn StorageFactory) -> CaseResult {
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[], false)).await?;
     let parent_id = id_in_shard("p", 0, TOTAL);
-    let t = past();
     let (c0, c1) = (
-        done(&parent_id, &id_in_shard("c", 0, TOTAL), 0, t),
-        done(&parent_id, &id_in_shard("c", 1, TOTAL), 1, t),
+        done(&parent_id, &id_in_shard("c", 0, TOTAL), 0),
+        done(&parent_id, &id_in_shard("c", 1, TOTAL), 1),
     );
-    let parent = family(&*s, &parent_id, 3, &[&c0, &c1]).await?;
-    let request = request(10);
-    ensure_eq!(run(&*s, &request).await?, 2, "{OP} count");
-    ensure_stored(&*s, &decremented(&parent, 1, &request)).await
+    let (parent, _) = family(f, &*s, &parent_id, 3, &[&c0, &c1]).await?;
+    let (count, window) = run(f, &*s, &request(10)).await?;
+    ensure_eq!(count, 2, "{OP} count");
+    ensure_decremented(&*s, &parent, 1, &window).await
 }
 
 async fn parent_unowned(f: &dyn StorageFactory) -> CaseResult {
@@ -240,123 +279,137 @@ async fn parent_unowned(f: &dyn StorageFactory) -> CaseResult {
     let writer = backend.client(options(TOTAL, &[], false)).await?;
     let closer = backend.client(options(TOTAL, &[1], false)).await?;
     let parent_id = id_in_shard("p", 0, TOTAL);
-    let c = done(&parent_id, &id_in_shard("c", 1, TOTAL), 0, past());
-    let parent = family(&*writer, &parent_id, 2, &[&c]).await?;
-    let request = request(10);
-    ensure_eq!(
-        run(&*closer, &request).await?,
-        1,
-        "{OP} count by a client owning shard 1 only"
-    );
-    ensure_stored(&*writer, &decremented(&parent, 1, &request)).await
+    let c = done(&parent_id, &id_in_shard("c", 1, TOTAL), 0);
+    let (parent, _) = family(f, &*writer, &parent_id, 2, &[&c]).await?;
+    let (count, window) = run(f, &*closer, &request(10)).await?;
+    ensure_eq!(count, 1, "{OP} count by a client owning shard 1 only");
+    ensure_decremented(&*writer, &parent, 1, &window).await
 }
 
+/// Children written by a client far ahead and one far behind: both get the storage's `now`
+/// as `updatedAt`, so both are closed once the clock has passed it.
 async fn recent(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (old, new) = (done("p", "old", 0, past()), done("p", "new", 1, future()));
-    let parent = family(&*s, "p", 2, &[&new, &old]).await?;
+    let (mut ahead, mut behind) = (done("p", "ahead", 0), done("p", "behind", 1));
+    ahead.updated_at = future();
+    behind.updated_at = past();
+    let (parent, children) = family(f, &*s, "p", 3, &[&ahead, &behind]).await?;
     let request = request(10);
+    let (count, window) = run(f, &*s, &request).await?;
     ensure_eq!(
-        run(&*s, &request).await?,
-        1,
-        "{OP} count (\"new\" has updatedAt after now)"
+        count,
+        2,
+        "{OP} count (updatedAt sent far ahead and long ago)"
     );
-    ensure_untouched(&*s, &[&new]).await?;
-    ensure_stored(&*s, &decremented(&parent, 1, &request)).await
+    ensure_closed(&*s, &children.iter().collect::<Vec<_>>(), &request, &window).await?;
+    ensure_decremented(&*s, &parent, 1, &window).await
 }
 
 async fn mismatch(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let mut idle = done("p", "idle", 0, t);
+    let mut idle = done("p", "idle", 0);
     idle.close_status = CloseStatus::Idle;
-    let mut closed = done("p", "closed", 1, t);
+    let mut closed = done("p", "closed", 1);
     closed.close_status = CloseStatus::Closed;
-    let mut unfinished = done("p", "unfinished", 2, t);
+    let mut unfinished = done("p", "unfinished", 2);
     unfinished.is_finished = false;
     unfinished.status = TaskExecutionStatus::Running;
-    let parent = family(&*s, "p", 3, &[&idle, &closed, &unfinished]).await?;
+    let (parent, children) = family(f, &*s, "p", 3, &[&idle, &closed, &unfinished]).await?;
     ensure_eq!(
-        run(&*s, &request(10)).await?,
+        run(f, &*s, &request(10)).await?.0,
         0,
         "{OP} count for finished children ready to close"
     );
-    ensure_untouched(&*s, &[&idle, &closed, &unfinished, &parent]).await?;
+    ensure_untouched(&*s, &children.iter().chain([&parent]).collect::<Vec<_>>()).await?;
     let mut for_unfinished = request(10);
     for_unfinished.is_finished = false;
+    let (count, window) = run(f, &*s, &for_unfinished).await?;
     ensure_eq!(
-        run(&*s, &for_unfinished).await?,
+        count,
         1,
         "{OP} count for unfinished children ready to close"
     );
-    ensure_stored(&*s, &decremented(&parent, 2, &for_unfinished)).await
+    ensure_closed(&*s, &[&children[2]], &for_unfinished, &window).await?;
+    ensure_decremented(&*s, &parent, 2, &window).await
 }
 
+/// Inserted with their parent in the order c, a, b, d (one `updatedAt`), then c and d
+/// touched: the key order a = b < c < d is not the insertion order.
 async fn ordered(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (c, a, b, d) = (
-        done("p", "c", 0, t + 2),
-        done("p", "a", 1, t),
-        done("p", "b", 2, t),
-        done("p", "d", 3, t + 3),
-    );
-    let parent = family(&*s, "p", 4, &[&c, &a, &b, &d]).await?;
+    let sent = [
+        done("p", "c", 0),
+        done("p", "a", 1),
+        done("p", "b", 2),
+        done("p", "d", 3),
+    ];
+    let (parent, children) = family(f, &*s, "p", 4, &sent.iter().collect::<Vec<_>>()).await?;
+    let c = rekey(f, &*s, &[&children[0]]).await?.remove(0);
+    let d = rekey(f, &*s, &[&children[3]]).await?.remove(0);
     let request = request(3);
-    ensure_eq!(run(&*s, &request).await?, 3, "{OP} count with limit 3");
-    for value in [&a, &b, &c] {
-        ensure_stored(&*s, &patched(value, &request.update)).await?;
-    }
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 3, "{OP} count with limit 3");
+    ensure_closed(&*s, &[&children[1], &children[2], &c], &request, &window).await?;
     ensure_untouched(&*s, &[&d]).await?;
-    ensure_stored(&*s, &decremented(&parent, 1, &request)).await
+    ensure_decremented(&*s, &parent, 1, &window).await
 }
 
 async fn limit_split(f: &dyn StorageFactory) -> CaseResult {
     const TOTAL: u32 = 3;
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[0, 2], false)).await?;
-    let t = past();
     let mut by_shard = Vec::new();
     for shard in 0..TOTAL {
-        let mut values: Vec<_> = (0..3)
+        let values: Vec<_> = (0..3)
             .map(|i| {
                 let mut value = done(
                     "none",
                     &id_in_shard(&format!("s{shard}-{i}"), shard, TOTAL),
                     0,
-                    t + 10 - i,
                 );
                 value.parent = None;
                 value
             })
             .collect();
-        insert_in_order(&*s, &values.iter().collect::<Vec<_>>()).await?;
-        values.reverse();
-        by_shard.push(values);
+        by_shard.push(insert_in_order(f, &*s, &values.iter().collect::<Vec<_>>()).await?);
+    }
+    // Rekeyed in descending order: in each shard, the third is the earliest, then the second.
+    let mut earliest: Vec<Vec<TaskExecutionStorageValue>> = vec![Vec::new(); 3];
+    for i in (0..3).rev() {
+        let rekeyed = rekey(
+            f,
+            &*s,
+            &by_shard.iter().map(|values| &values[i]).collect::<Vec<_>>(),
+        )
+        .await?;
+        for (shard, value) in rekeyed.into_iter().enumerate() {
+            earliest[shard].push(value);
+        }
     }
     // 3 over 2 owned shards: 2 per shard (rounding up), the earliest of each.
     let first = request(3);
-    ensure_eq!(
-        run(&*s, &first).await?,
-        4,
-        "{OP} count with limit 3 on shards [0, 2] of 3"
-    );
+    let (count, window) = run(f, &*s, &first).await?;
+    ensure_eq!(count, 4, "{OP} count with limit 3 on shards [0, 2] of 3");
     for shard in [0, 2] {
-        for value in &by_shard[shard][..2] {
-            ensure_stored(&*s, &patched(value, &first.update)).await?;
-        }
+        ensure_closed(
+            &*s,
+            &earliest[shard][..2].iter().collect::<Vec<_>>(),
+            &first,
+            &window,
+        )
+        .await?;
     }
     ensure_untouched(
         &*s,
-        &by_shard[1]
+        &earliest[1]
             .iter()
-            .chain([&by_shard[0][2], &by_shard[2][2]])
+            .chain([&earliest[0][2], &earliest[2][2]])
             .collect::<Vec<_>>(),
     )
     .await?;
     // 1 over 2 shards: 1 each.
     ensure_eq!(
-        run(&*s, &request(1)).await?,
+        run(f, &*s, &request(1)).await?.0,
         2,
         "{OP} count with limit 1 on shards [0, 2] of 3"
     );
@@ -369,20 +422,20 @@ async fn unowned(f: &dyn StorageFactory) -> CaseResult {
     let writer = backend.client(options(TOTAL, &[], false)).await?;
     let closer = backend.client(options(TOTAL, &[1], false)).await?;
     let parent_id = id_in_shard("p", 1, TOTAL);
-    let c = done(&parent_id, &id_in_shard("c", 0, TOTAL), 0, past());
-    let parent = family(&*writer, &parent_id, 1, &[&c]).await?;
+    let c = done(&parent_id, &id_in_shard("c", 0, TOTAL), 0);
+    let (parent, children) = family(f, &*writer, &parent_id, 1, &[&c]).await?;
     ensure_eq!(
-        run(&*closer, &request(10)).await?,
+        run(f, &*closer, &request(10)).await?.0,
         0,
         "{OP} count by a client owning shard 1 only"
     );
-    ensure_untouched(&*writer, &[&c, &parent]).await
+    ensure_untouched(&*writer, &[&children[0], &parent]).await
 }
 
 async fn unset(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = with_unsettable(done("p", "c", 0, past()));
-    let parent = family(&*s, "p", 2, &[&c]).await?;
+    let c = with_unsettable(done("p", "c", 0));
+    let (parent, children) = family(f, &*s, "p", 2, &[&c]).await?;
     let removed = [
         UnsetField::ExecutorId,
         UnsetField::CloseExpiresAt,
@@ -390,14 +443,30 @@ async fn unset(f: &dyn StorageFactory) -> CaseResult {
     ];
     let mut request = request(10);
     request.update.unset = Some(UnsetField::all_of(&removed));
-    ensure_eq!(run(&*s, &request).await?, 1, "{OP} count");
-    let stored = must_get(&*s, "c").await?;
-    ensure_unset(&stored, &removed)?;
-    ensure_eq!(
-        stored,
-        patched(&c, &request.update),
-        "{OP}: c after the update"
-    );
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    ensure_closed(&*s, &[&children[0]], &request, &window).await?;
+    ensure_unset(&must_get(&*s, "c").await?, &removed)?;
     // The parent gets the count and updatedAt only, not the child's update.
-    ensure_stored(&*s, &decremented(&parent, 1, &request)).await
+    ensure_decremented(&*s, &parent, 1, &window).await
+}
+
+/// The parent's `updatedAt` is the storage's `now` of the call (the child's), whatever the
+/// update sent: far ahead here.
+async fn parent_now(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (parent, _) = family(f, &*s, "p", 2, &[&done("p", "c", 0)]).await?;
+    let mut request = request(10);
+    request.update.updated_at = future();
+    let (count, window) = run(f, &*s, &request).await?;
+    ensure_eq!(count, 1, "{OP} count");
+    let child = must_get(&*s, "c").await?;
+    let stored = must_get(&*s, "p").await?;
+    window.ensure_contains(stored.updated_at, "updatedAt of the parent")?;
+    ensure_eq!(
+        stored.updated_at,
+        child.updated_at,
+        "updatedAt of the parent: the now of its child's close"
+    );
+    ensure_decremented(&*s, &parent, 1, &window).await
 }

@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, Reached, StorageFactory, Window, EXPIRY_GRACE_MS};
 use crate::storage::{
     TaskExecutionStorageUpdate, TaskExecutionStorageValue, TaskExecutionsStorage,
     UpdateByCloseExpiresAtLessThanRequest,
@@ -43,7 +43,9 @@ pub fn cases() -> Vec<Case> {
         absent_expiry_excluded,
         ascending_expiry_then_insertion_with_limit,
         every_shard_whatever_the_owned_ones_with_one_limit,
-        unset
+        unset,
+        bound_after_now_is_lowered_to_now,
+        expiry_written_in_the_past_expires_after_the_grace
     );
     cases.push(case!(
         "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan/status_and_is_sleeping_task_must_match",
@@ -58,7 +60,9 @@ pub fn cases() -> Vec<Case> {
         absent_expiry_excluded,
         ascending_expiry_then_insertion_with_limit,
         every_shard_whatever_the_owned_ones_with_one_limit,
-        unset
+        unset,
+        bound_after_now_is_lowered_to_now,
+        expiry_written_in_the_past_expires_after_the_grace
     ));
     cases.extend(expiry_cases!(
         "updateByCloseExpiresAt",
@@ -69,7 +73,9 @@ pub fn cases() -> Vec<Case> {
         absent_expiry_excluded,
         ascending_expiry_then_insertion_with_limit,
         every_shard_whatever_the_owned_ones_with_one_limit,
-        unset
+        unset,
+        bound_after_now_is_lowered_to_now,
+        expiry_written_in_the_past_expires_after_the_grace
     ));
     cases
 }
@@ -84,6 +90,12 @@ type Run = for<'a> fn(
 /// One expiry operation as the generic cases see it.
 pub struct Expiry {
     op: &'static str,
+    /// The expiry field, by its document name.
+    field: &'static str,
+    /// Its value in an execution.
+    expiry: fn(&TaskExecutionStorageValue) -> Option<u64>,
+    /// Sets it.
+    set_expiry: fn(&mut TaskExecutionStorageValue, u64),
     /// An execution that expires at `expiry`.
     make: fn(&str, u64) -> TaskExecutionStorageValue,
     /// An execution like `make`'s without the expiry field.
@@ -106,6 +118,9 @@ fn timed_out_error() -> ExecutionError {
 
 const EXPIRES_AT: Expiry = Expiry {
     op: EXPIRES,
+    field: "expiresAt",
+    expiry: |value| value.expires_at,
+    set_expiry: |value, at| value.expires_at = Some(at),
     make: |id, expiry| {
         let mut value = execution(id, expiry.saturating_sub(1_000));
         value.status = TaskExecutionStatus::Running;
@@ -149,6 +164,9 @@ const EXPIRES_AT: Expiry = Expiry {
 
 const OCFP_EXPIRES_AT: Expiry = Expiry {
     op: OCFP,
+    field: "ocfpExpiresAt",
+    expiry: |value| value.on_children_finished_processing_expires_at,
+    set_expiry: |value, at| value.on_children_finished_processing_expires_at = Some(at),
     make: |id, expiry| {
         let mut value = execution(id, expiry.saturating_sub(1_000));
         value.status = TaskExecutionStatus::WaitingForChildren;
@@ -188,6 +206,9 @@ const OCFP_EXPIRES_AT: Expiry = Expiry {
 
 const CLOSE_EXPIRES_AT: Expiry = Expiry {
     op: CLOSE,
+    field: "closeExpiresAt",
+    expiry: |value| value.close_expires_at,
+    set_expiry: |value, at| value.close_expires_at = Some(at),
     make: |id, expiry| {
         let mut value = execution(id, expiry.saturating_sub(1_000));
         value.status = TaskExecutionStatus::Completed;
@@ -223,83 +244,136 @@ const CLOSE_EXPIRES_AT: Expiry = Expiry {
     },
 };
 
-async fn patches_and_counts(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
-    let t = past();
-    let (a, b) = ((e.make)("a", t), (e.make)("b", t + 1));
-    s.insert_many(vec![a.clone(), b.clone()]).await?;
-    let update = (e.leave)(t + 50);
+/// Inserts `values`, whose expiry times the case placed from `t` (see [`soon`]), and checks
+/// they were kept as sent. Returns them as stored.
+async fn insert_expiring(
+    f: &dyn StorageFactory,
+    s: &dyn TaskExecutionsStorage,
+    e: &Expiry,
+    values: &[&TaskExecutionStorageValue],
+) -> Result<Vec<TaskExecutionStorageValue>, Failure> {
+    let stored = insert(f, s, values).await?;
+    for (value, sent) in stored.iter().zip(values) {
+        ensure_kept(
+            e.field,
+            (e.expiry)(value).unwrap_or(0),
+            (e.expiry)(sent).unwrap_or(0),
+        )?;
+    }
+    Ok(stored)
+}
+
+/// Runs the operation with `bound`, `limit` and `update`; checks the count and that exactly
+/// `expired` were patched (at the call's `now`), the `untouched` not.
+async fn ensure_expires(
+    f: &dyn StorageFactory,
+    s: &dyn TaskExecutionsStorage,
+    e: &Expiry,
+    (bound, limit, update): (u64, u32, &TaskExecutionStorageUpdate),
+    expired: &[&TaskExecutionStorageValue],
+    untouched: &[&TaskExecutionStorageValue],
+) -> CaseResult {
+    let window = Window::open(f, s);
+    let count = (e.run)(s, bound, limit, update.clone()).await?;
+    let window = window.close(s);
     ensure_eq!(
-        (e.run)(&*s, t + 100, 10, update.clone()).await?,
-        2,
-        "{} count",
+        usize::try_from(count).unwrap_or(usize::MAX),
+        expired.len(),
+        "{} count (bound {bound}, limit {limit})",
         e.op
     );
-    ensure_stored(&*s, &patched(&a, &update)).await?;
-    ensure_stored(&*s, &patched(&b, &update)).await
+    for value in expired {
+        ensure_patched(s, value, update, &window).await?;
+    }
+    ensure_untouched(s, untouched).await
+}
+
+async fn patches_and_counts(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (t, reached) = soon(f).await?;
+    let stored = insert_expiring(f, &*s, e, &[&(e.make)("a", t), &(e.make)("b", t + 1)]).await?;
+    reached.wait_past(t + 1).await;
+    let update = (e.leave)(t + 50);
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (future(), 10, &update),
+        &[&stored[0], &stored[1]],
+        &[],
+    )
+    .await
 }
 
 async fn nothing_to_update(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
     ensure_eq!(
-        (e.run)(&*s, future(), 10, (e.leave)(t)).await?,
+        (e.run)(&*s, future(), 10, (e.leave)(past())).await?,
         0,
         "{} count on an empty storage",
         e.op
     );
-    let a = (e.make)("a", t);
-    s.insert_many(vec![a.clone()]).await?;
+    let (t, reached) = soon(f).await?;
+    let a = insert_expiring(f, &*s, e, &[&(e.make)("a", t)]).await?;
+    reached.wait_past(t).await;
     ensure_eq!(
-        (e.run)(&*s, future(), 0, (e.leave)(t)).await?,
+        (e.run)(&*s, future(), 0, (e.leave)(past())).await?,
         0,
         "{} count with limit 0",
         e.op
     );
     ensure_eq!(
-        (e.run)(&*s, t, 10, (e.leave)(t)).await?,
+        (e.run)(&*s, t, 10, (e.leave)(past())).await?,
         0,
-        "{} count with a bound before every expiry",
+        "{} count with a bound at the earliest expiry",
         e.op
     );
-    ensure_untouched(&*s, &[&a]).await
+    ensure_untouched(&*s, &[&a[0]]).await
 }
 
 async fn bound_is_strict(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (before, at, after) = (
-        (e.make)("before", t - 1),
-        (e.make)("at", t),
-        (e.make)("after", t + 1),
-    );
-    s.insert_many(vec![before.clone(), at.clone(), after.clone()])
-        .await?;
+    let (t, reached) = soon(f).await?;
+    let stored = insert_expiring(
+        f,
+        &*s,
+        e,
+        &[
+            &(e.make)("before", t - 1),
+            &(e.make)("at", t),
+            &(e.make)("after", t + 1),
+        ],
+    )
+    .await?;
+    reached.wait_past(t + 1).await;
     let update = (e.leave)(t + 50);
-    ensure_eq!(
-        (e.run)(&*s, t, 10, update.clone()).await?,
-        1,
-        "{} count with the bound at \"at\"'s expiry",
-        e.op
-    );
-    ensure_stored(&*s, &patched(&before, &update)).await?;
-    ensure_untouched(&*s, &[&at, &after]).await
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (t, 10, &update),
+        &[&stored[0]],
+        &[&stored[1], &stored[2]],
+    )
+    .await
 }
 
 async fn absent_expiry_excluded(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
     let s = storage(f, single()).await?;
-    let none = (e.without)("none");
-    let zero = (e.make)("zero", 0);
-    s.insert_many(vec![none.clone(), zero.clone()]).await?;
+    let (t, reached) = soon(f).await?;
+    let none = insert(f, &*s, &[&(e.without)("none")]).await?;
+    let expiring = insert_expiring(f, &*s, e, &[&(e.make)("expiring", t)]).await?;
+    reached.wait_past(t).await;
     let update = (e.leave)(past());
-    ensure_eq!(
-        (e.run)(&*s, future(), 10, update.clone()).await?,
-        1,
-        "{} count (one without expiry, one expiring at 0)",
-        e.op
-    );
-    ensure_untouched(&*s, &[&none]).await?;
-    ensure_stored(&*s, &patched(&zero, &update)).await
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (future(), 10, &update),
+        &[&expiring[0]],
+        &[&none[0]],
+    )
+    .await
 }
 
 async fn ascending_expiry_then_insertion_with_limit(
@@ -307,40 +381,23 @@ async fn ascending_expiry_then_insertion_with_limit(
     e: &Expiry,
 ) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let (c, a, b, d) = (
+    let (t, reached) = soon(f).await?;
+    let sent = [
         (e.make)("c", t + 2),
         (e.make)("a", t),
         (e.make)("b", t),
         (e.make)("d", t + 3),
-    );
-    insert_in_order(&*s, &[&c, &a, &b, &d]).await?;
+    ];
+    let mut stored = Vec::new();
+    for value in &sent {
+        stored.extend(insert_expiring(f, &*s, e, &[value]).await?);
+    }
+    let (c, a, b, d) = (&stored[0], &stored[1], &stored[2], &stored[3]);
+    reached.wait_past(t + 3).await;
     let update = (e.leave)(t + 50);
-    let bound = t + 100;
-    ensure_eq!(
-        (e.run)(&*s, bound, 1, update.clone()).await?,
-        1,
-        "{} count with limit 1",
-        e.op
-    );
-    ensure_stored(&*s, &patched(&a, &update)).await?;
-    ensure_untouched(&*s, &[&b, &c, &d]).await?;
-    ensure_eq!(
-        (e.run)(&*s, bound, 2, update.clone()).await?,
-        2,
-        "{} count with limit 2",
-        e.op
-    );
-    ensure_stored(&*s, &patched(&b, &update)).await?;
-    ensure_stored(&*s, &patched(&c, &update)).await?;
-    ensure_untouched(&*s, &[&d]).await?;
-    ensure_eq!(
-        (e.run)(&*s, bound, 10, update.clone()).await?,
-        1,
-        "{} count for the rest",
-        e.op
-    );
-    ensure_stored(&*s, &patched(&d, &update)).await
+    ensure_expires(f, &*s, e, (future(), 1, &update), &[a], &[b, c, d]).await?;
+    ensure_expires(f, &*s, e, (future(), 2, &update), &[b, c], &[d]).await?;
+    ensure_expires(f, &*s, e, (future(), 10, &update), &[d], &[]).await
 }
 
 /// Owning shard 1 of 3 changes nothing: the operation spans every shard, with one limit.
@@ -351,7 +408,7 @@ async fn every_shard_whatever_the_owned_ones_with_one_limit(
     const TOTAL: u32 = 3;
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[1], false)).await?;
-    let t = past();
+    let (t, reached) = soon(f).await?;
     // Two per shard; expiries interleaved across shards: shard k holds t+k and t+3+k.
     let values: Vec<_> = (0..6_u32)
         .map(|i| {
@@ -361,25 +418,32 @@ async fn every_shard_whatever_the_owned_ones_with_one_limit(
             )
         })
         .collect();
-    s.insert_many(values.clone()).await?;
+    let stored = insert_expiring(f, &*s, e, &values.iter().collect::<Vec<_>>()).await?;
+    reached.wait_past(t + 5).await;
     let update = (e.leave)(t + 50);
-    ensure_eq!(
-        (e.run)(&*s, t + 100, 4, update.clone()).await?,
-        4,
-        "{} count with limit 4",
-        e.op
-    );
-    for value in &values[..4] {
-        ensure_stored(&*s, &patched(value, &update)).await?;
-    }
-    ensure_untouched(&*s, &values[4..].iter().collect::<Vec<_>>()).await
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (future(), 4, &update),
+        &stored[..4].iter().collect::<Vec<_>>(),
+        &stored[4..].iter().collect::<Vec<_>>(),
+    )
+    .await
 }
 
 async fn unset(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
-    let a = with_unsettable((e.make)("a", t));
-    s.insert_many(vec![a.clone()]).await?;
+    let (t, reached) = soon(f).await?;
+    // `with_unsettable` sets every expiry field: the other operations' far ahead, this one's
+    // at `t`.
+    let mut value = with_unsettable((e.make)("a", t));
+    value.expires_at = Some(future());
+    value.on_children_finished_processing_expires_at = Some(future());
+    value.close_expires_at = Some(future());
+    (e.set_expiry)(&mut value, t);
+    let stored = insert_expiring(f, &*s, e, &[&value]).await?;
+    reached.wait_past(t).await;
     let mut update = (e.leave)(t + 50);
     let mut unset = UnsetField::all_of(e.unsettable);
     if let Some(leaving) = update.unset.take() {
@@ -390,16 +454,60 @@ async fn unset(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
         .filter(|field| field.is_marked(&unset))
         .collect();
     update.unset = Some(unset);
+    ensure_expires(f, &*s, e, (future(), 10, &update), &[&stored[0]], &[]).await?;
+    ensure_unset(&must_get(&*s, "a").await?, &removed)
+}
+
+/// A client far ahead passes a bound far ahead: the storage's `now` bounds, so an expiry
+/// time still ahead of its clock is not expired early.
+async fn bound_after_now_is_lowered_to_now(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (t, reached) = soon(f).await?;
+    let stored = insert_expiring(
+        f,
+        &*s,
+        e,
+        &[&(e.make)("due", t), &(e.make)("not-due", t + 3_600_000)],
+    )
+    .await?;
+    reached.wait_past(t).await;
+    let update = (e.leave)(future());
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (future(), 10, &update),
+        &[&stored[0]],
+        &[&stored[1]],
+    )
+    .await
+}
+
+/// An expiry time written in the past (by a client far behind) becomes `now + 1 s`: not
+/// expired at once, expired once that has passed.
+async fn expiry_written_in_the_past_expires_after_the_grace(
+    f: &dyn StorageFactory,
+    e: &Expiry,
+) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let stored = insert(f, &*s, &[&(e.make)("late", past())])
+        .await?
+        .remove(0);
+    let reached = Reached::new(stored.updated_at);
+    let expiry = (e.expiry)(&stored).unwrap_or(0);
     ensure_eq!(
-        (e.run)(&*s, t + 100, 10, update.clone()).await?,
-        1,
-        "{} count",
-        e.op
+        expiry,
+        stored.updated_at + EXPIRY_GRACE_MS,
+        "{} written long ago",
+        e.field
     );
-    let stored = must_get(&*s, "a").await?;
-    ensure_unset(&stored, &removed)?;
-    ensure_eq!(stored, patched(&a, &update), "{}: a after the update", e.op);
-    Ok(())
+    let update = (e.leave)(past());
+    // Unless this took the whole grace, the execution has not expired yet.
+    if reached.lower_bound() < expiry {
+        ensure_expires(f, &*s, e, (future(), 10, &update), &[], &[&stored]).await?;
+    }
+    reached.wait_past(expiry).await;
+    ensure_expires(f, &*s, e, (future(), 10, &update), &[&stored], &[]).await
 }
 
 fn merge(
@@ -420,36 +528,41 @@ fn merge(
 
 async fn status_and_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let t = past();
+    let e = &EXPIRES_AT;
+    let (t, reached) = soon(f).await?;
     let make = EXPIRES_AT.make;
     let mut asleep = make("asleep", t);
     asleep.is_sleeping_task = true;
     asleep.sleeping_task_unique_id = Some("asleep-unique".to_owned());
     let mut waiting = make("waiting", t);
     waiting.status = TaskExecutionStatus::WaitingForChildren;
-    let running = make("running", t + 1);
-    s.insert_many(vec![asleep.clone(), waiting.clone(), running.clone()])
-        .await?;
+    let stored = insert_expiring(f, &*s, e, &[&asleep, &waiting, &make("running", t + 1)]).await?;
+    let (asleep, waiting, running) = (&stored[0], &stored[1], &stored[2]);
+    reached.wait_past(t + 1).await;
     let update = (EXPIRES_AT.leave)(t + 50);
-    ensure_eq!(
-        (EXPIRES_AT.run)(&*s, t + 100, 10, update.clone()).await?,
-        1,
-        "{EXPIRES} count for running non-sleeping tasks"
-    );
-    ensure_stored(&*s, &patched(&running, &update)).await?;
-    ensure_untouched(&*s, &[&asleep, &waiting]).await?;
+    ensure_expires(
+        f,
+        &*s,
+        e,
+        (future(), 10, &update),
+        &[running],
+        &[asleep, waiting],
+    )
+    .await?;
+    let window = Window::open(f, &*s);
     let count = s
         .update_by_status_and_is_sleeping_task_and_expires_at_less_than(
             UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
                 status: TaskExecutionStatus::Running,
                 is_sleeping_task: true,
-                expires_at_less_than: t + 100,
+                expires_at_less_than: future(),
                 update: update.clone(),
                 limit: 10,
             },
         )
         .await?;
+    let window = window.close(&*s);
     ensure_eq!(count, 1, "{EXPIRES} count for running sleeping tasks");
-    ensure_stored(&*s, &patched(&asleep, &update)).await?;
-    ensure_untouched(&*s, &[&waiting]).await
+    ensure_patched(&*s, asleep, &update, &window).await?;
+    ensure_untouched(&*s, &[waiting]).await
 }

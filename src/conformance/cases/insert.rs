@@ -2,6 +2,7 @@
 
 use crate::conformance::support::*;
 use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Window, EXPIRY_GRACE_MS};
 use crate::storage::{
     GetByIdRequest, GetBySleepingTaskUniqueIdRequest, StorageError, TaskExecutionsStorage,
 };
@@ -37,6 +38,18 @@ pub fn cases() -> Vec<Case> {
         case!(
             "insertMany/places_each_execution_in_its_shard",
             insert_places_in_shards
+        ),
+        case!(
+            "insertMany/now_fields_are_the_storage_now_whatever_was_sent",
+            insert_now_fields
+        ),
+        case!(
+            "insertMany/start_at_before_now_becomes_now_a_later_one_is_kept",
+            insert_start_at
+        ),
+        case!(
+            "insertMany/expiry_in_the_past_gets_the_grace_a_later_one_is_kept",
+            insert_expiry
         ),
         case!("getManyById/answers_in_request_order", get_in_order),
         case!("getManyById/empty_request", get_empty),
@@ -103,27 +116,28 @@ fn full(id: &str, at: u64) -> crate::storage::TaskExecutionStorageValue {
     value
 }
 
+/// Every field as sent, but the times, which follow the storage's clock (checked by
+/// [`insert`]).
 async fn insert_every_field(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let value = full("full", past());
-    s.insert_many(vec![value.clone()]).await?;
-    ensure_stored(&*s, &value).await
+    insert(f, &*s, &[&value]).await?;
+    Ok(())
 }
 
 async fn insert_minimal(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (a, b) = (execution("a", past()), execution("b", past() + 1));
-    s.insert_many(vec![a.clone(), b.clone()]).await?;
-    ensure_untouched(&*s, &[&a, &b]).await
+    let (a, b) = (execution("a", past()), execution("b", future()));
+    insert(f, &*s, &[&a, &b]).await?;
+    Ok(())
 }
 
 async fn insert_empty(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     s.insert_many(Vec::new()).await?;
-    let a = execution("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&execution("a", past())]).await?;
     s.insert_many(Vec::new()).await?;
-    ensure_untouched(&*s, &[&a]).await
+    ensure_untouched(&*s, &a.iter().collect::<Vec<_>>()).await
 }
 
 /// Fails unless `result` is an `AlreadyExists` refusal.
@@ -147,8 +161,7 @@ async fn ensure_absent(s: &dyn TaskExecutionsStorage, ids: &[&str]) -> CaseResul
 
 async fn insert_existing_id(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = execution("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&execution("a", past())]).await?.remove(0);
     let mut again = execution("a", past() + 5);
     again.input = "other".to_owned();
     let result = s.insert_many(vec![execution("b", past()), again]).await;
@@ -172,8 +185,9 @@ async fn insert_repeated_id(f: &dyn StorageFactory) -> CaseResult {
 
 async fn insert_existing_unique_id(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = sleeping("a", "unique", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&sleeping("a", "unique", past())])
+        .await?
+        .remove(0);
     let result = s
         .insert_many(vec![
             execution("b", past()),
@@ -202,9 +216,9 @@ async fn insert_absent_unique_ids(f: &dyn StorageFactory) -> CaseResult {
     let values: Vec<_> = (0..5)
         .map(|i| execution(&format!("e{i}"), past()))
         .collect();
-    s.insert_many(values.clone()).await?;
-    s.insert_many(vec![execution("f", past())]).await?;
-    ensure_untouched(&*s, &values.iter().collect::<Vec<_>>()).await
+    let stored = insert(f, &*s, &values.iter().collect::<Vec<_>>()).await?;
+    insert(f, &*s, &[&execution("f", past())]).await?;
+    ensure_untouched(&*s, &stored.iter().collect::<Vec<_>>()).await
 }
 
 /// Placement is observable through the sharded claim: a client owning one shard claims
@@ -217,6 +231,7 @@ async fn insert_places_in_shards(f: &dyn StorageFactory) -> CaseResult {
     writer
         .insert_many(ids.iter().map(|id| execution(id, past())).collect())
         .await?;
+    settle().await;
     for shard in 0..TOTAL {
         let reader = backend.client(options(TOTAL, &[shard], false)).await?;
         let claimed = reader
@@ -257,8 +272,8 @@ fn by_id(id: &str, filters: Option<TaskExecutionFilters>) -> GetByIdRequest {
 
 async fn get_in_order(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (a, b) = (execution("a", past()), execution("b", past()));
-    s.insert_many(vec![a.clone(), b.clone()]).await?;
+    let stored = insert(f, &*s, &[&execution("a", past()), &execution("b", past())]).await?;
+    let (a, b) = (stored[0].clone(), stored[1].clone());
     let answers = s
         .get_many_by_id(vec![
             by_id("b", None),
@@ -412,7 +427,7 @@ async fn get_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
     let values: Vec<_> = (0..3)
         .map(|shard| execution(&id_in_shard("e", shard, 3), past()))
         .collect();
-    writer.insert_many(values.clone()).await?;
+    let values = insert(f, &*writer, &values.iter().collect::<Vec<_>>()).await?;
     let requests = values
         .iter()
         .map(|v| by_id(&v.execution_id, None))
@@ -434,9 +449,13 @@ fn by_unique(id: &str) -> GetBySleepingTaskUniqueIdRequest {
 
 async fn sleeping_in_order(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (a, b) = (sleeping("a", "ua", past()), sleeping("b", "ub", past()));
-    s.insert_many(vec![a.clone(), b.clone(), execution("c", past())])
-        .await?;
+    let (a, b, c) = (
+        sleeping("a", "ua", past()),
+        sleeping("b", "ub", past()),
+        execution("c", past()),
+    );
+    let stored = insert(f, &*s, &[&a, &b, &c]).await?;
+    let (a, b) = (stored[0].clone(), stored[1].clone());
     let answers = s
         .get_many_by_sleeping_task_unique_id(vec![
             by_unique("ub"),
@@ -493,7 +512,7 @@ async fn sleeping_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
             sleeping(&id, &format!("u-{id}"), past())
         })
         .collect();
-    writer.insert_many(values.clone()).await?;
+    let values = insert(f, &*writer, &values.iter().collect::<Vec<_>>()).await?;
     let requests = values
         .iter()
         .map(|v| by_unique(v.sleeping_task_unique_id.as_deref().unwrap_or_default()))
@@ -503,6 +522,146 @@ async fn sleeping_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
         answers,
         values.into_iter().map(Some).collect::<Vec<_>>(),
         "answers from a client owning shard 2 only"
+    );
+    Ok(())
+}
+
+/// Every `now` field of `value` (those present) with its name.
+pub fn now_fields(
+    value: &crate::storage::TaskExecutionStorageValue,
+) -> Vec<(&'static str, Option<u64>)> {
+    vec![
+        ("createdAt", Some(value.created_at)),
+        ("updatedAt", Some(value.updated_at)),
+        ("startedAt", value.started_at),
+        ("finishedAt", value.finished_at),
+        (
+            "waitingForChildrenStartedAt",
+            value.waiting_for_children_started_at,
+        ),
+        (
+            "waitingForFinalizeStartedAt",
+            value.waiting_for_finalize_started_at,
+        ),
+        (
+            "ocfpFinishedAt",
+            value.on_children_finished_processing_finished_at,
+        ),
+        ("closedAt", value.closed_at),
+    ]
+}
+
+/// Every `now` field of the stored `value` is `now`, whatever was sent.
+pub fn ensure_now_fields(
+    value: &crate::storage::TaskExecutionStorageValue,
+    now: u64,
+) -> CaseResult {
+    for (field, at) in now_fields(value) {
+        let at = at.ok_or_else(|| {
+            Failure::new(format!("{field} of {} was dropped", value.execution_id))
+        })?;
+        ensure_eq!(
+            at,
+            now,
+            "{field} of {}: the storage's now",
+            value.execution_id
+        );
+    }
+    Ok(())
+}
+
+/// An execution whose every `now` field is present and set to `at`.
+pub fn with_every_stamp(id: &str, at: u64) -> crate::storage::TaskExecutionStorageValue {
+    let mut value = execution(id, at);
+    value.started_at = Some(at);
+    value.finished_at = Some(at);
+    value.waiting_for_children_started_at = Some(at);
+    value.waiting_for_finalize_started_at = Some(at);
+    value.on_children_finished_processing_finished_at = Some(at);
+    value.closed_at = Some(at);
+    value
+}
+
+/// A client far behind and one far ahead insert in one call: every `now` field of both is
+/// the storage's `now` of that call, in the call's window.
+async fn insert_now_fields(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (behind, ahead) = (
+        with_every_stamp("behind", past()),
+        with_every_stamp("ahead", future()),
+    );
+    let window = Window::open(f, &*s);
+    s.insert_many(vec![behind, ahead]).await?;
+    let window = window.close(&*s);
+    let (behind, ahead) = (
+        must_get(&*s, "behind").await?,
+        must_get(&*s, "ahead").await?,
+    );
+    let now = behind.updated_at;
+    window.ensure_contains(now, "the now of the insert")?;
+    ensure_now_fields(&behind, now)?;
+    ensure_now_fields(&ahead, now)
+}
+
+/// `startAt` before the storage's clock becomes its `now`; later, it is kept.
+async fn insert_start_at(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (later, _) = soon(f).await?;
+    let mut overdue = execution("overdue", past());
+    overdue.start_at = past();
+    let mut scheduled = execution("scheduled", past());
+    scheduled.start_at = later;
+    let mut far = execution("far", past());
+    far.start_at = future();
+    let stored = insert(f, &*s, &[&overdue, &scheduled, &far]).await?;
+    ensure_eq!(
+        stored[0].start_at,
+        stored[0].updated_at,
+        "startAt sent long ago"
+    );
+    ensure_kept("startAt", stored[1].start_at, later)?;
+    ensure_eq!(stored[2].start_at, future(), "startAt sent far ahead");
+    Ok(())
+}
+
+/// An expiry time before the storage's clock becomes `now + 1 s`; later, it is kept.
+async fn insert_expiry(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let (later, _) = soon(f).await?;
+    let mut overdue = execution("overdue", past());
+    overdue.expires_at = Some(past());
+    overdue.on_children_finished_processing_expires_at = Some(past());
+    overdue.close_expires_at = Some(0);
+    let mut kept = execution("kept", past());
+    kept.expires_at = Some(later);
+    kept.on_children_finished_processing_expires_at = Some(later + 1);
+    kept.close_expires_at = Some(future());
+    let stored = insert(f, &*s, &[&overdue, &kept]).await?;
+    let now = stored[0].updated_at;
+    let graced = Some(now + EXPIRY_GRACE_MS);
+    ensure_eq!(stored[0].expires_at, graced, "expiresAt sent long ago");
+    ensure_eq!(
+        stored[0].on_children_finished_processing_expires_at,
+        graced,
+        "ocfpExpiresAt sent long ago"
+    );
+    ensure_eq!(
+        stored[0].close_expires_at,
+        graced,
+        "closeExpiresAt sent as 0"
+    );
+    ensure_kept("expiresAt", stored[1].expires_at.unwrap_or(0), later)?;
+    ensure_kept(
+        "ocfpExpiresAt",
+        stored[1]
+            .on_children_finished_processing_expires_at
+            .unwrap_or(0),
+        later + 1,
+    )?;
+    ensure_eq!(
+        stored[1].close_expires_at,
+        Some(future()),
+        "closeExpiresAt sent far ahead"
     );
     Ok(())
 }

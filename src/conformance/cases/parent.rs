@@ -1,7 +1,7 @@
 //! `getManyByParentExecutionId`, `updateManyByParentExecutionIdAndIsFinished`.
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, StorageFactory, Window};
 use crate::storage::{
     GetByParentExecutionIdRequest, TaskExecutionStorageUpdate, TaskExecutionStorageValue,
     TaskExecutionsStorage, UpdateByParentExecutionIdAndIsFinishedRequest,
@@ -91,13 +91,19 @@ async fn get_in_order(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let t = past();
     let (p, q) = (execution("p", t), execution("q", t));
-    let (p0, p1, q0) = (
-        child("p", "p-c0", 0, t),
-        finished(child("p", "p-c1", 1, t)),
-        child("q", "q-c0", 0, t),
-    );
-    s.insert_many(vec![p, q, p1.clone(), q0.clone(), p0.clone()])
-        .await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &p,
+            &q,
+            &finished(child("p", "p-c1", 1, t)),
+            &child("q", "q-c0", 0, t),
+            &child("p", "p-c0", 0, t),
+        ],
+    )
+    .await?;
+    let (p1, q0, p0) = (stored[2].clone(), stored[3].clone(), stored[4].clone());
     let lists = children_lists(&*s, &["q", "missing", "p", "q"]).await?;
     ensure_eq!(
         lists,
@@ -154,7 +160,7 @@ async fn get_finished_and_not(f: &dyn StorageFactory) -> CaseResult {
             }
         })
         .collect();
-    s.insert_many(children.clone()).await?;
+    let children = insert(f, &*s, &children.iter().collect::<Vec<_>>()).await?;
     ensure_eq!(
         children_lists(&*s, &["p"]).await?,
         vec![children],
@@ -168,10 +174,10 @@ async fn get_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
     let backend = f.create().await?;
     let writer = backend.client(options(TOTAL, &[], false)).await?;
     let reader = backend.client(options(TOTAL, &[1], false)).await?;
-    let mut children: Vec<_> = (0..TOTAL)
+    let children: Vec<_> = (0..TOTAL)
         .map(|shard| child("p", &id_in_shard("c", shard, TOTAL), shard, past()))
         .collect();
-    writer.insert_many(children.clone()).await?;
+    let mut children = insert(f, &*writer, &children.iter().collect::<Vec<_>>()).await?;
     children.sort_by(|a, b| a.execution_id.cmp(&b.execution_id));
     ensure_eq!(
         children_lists(&*reader, &["p"]).await?,
@@ -208,73 +214,89 @@ fn cancel(at: u64) -> TaskExecutionStorageUpdate {
 async fn update_patches(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let t = past();
-    let (c0, c1, c2) = (
-        child("p", "c0", 0, t),
-        finished(child("p", "c1", 1, t)),
-        child("p", "c2", 2, t),
-    );
-    let p = execution("p", t);
-    s.insert_many(vec![p.clone(), c0.clone(), c1.clone(), c2.clone()])
-        .await?;
-    let update = cancel(t + 50);
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &execution("p", t),
+            &child("p", "c0", 0, t),
+            &finished(child("p", "c1", 1, t)),
+            &child("p", "c2", 2, t),
+        ],
+    )
+    .await?;
+    let (p, c0, c1, c2) = (&stored[0], &stored[1], &stored[2], &stored[3]);
+    let update = cancel(future());
+    let window = Window::open(f, &*s);
     s.update_many_by_parent_execution_id_and_is_finished(vec![request("p", false, update.clone())])
         .await?;
-    ensure_stored(&*s, &patched(&c0, &update)).await?;
-    ensure_stored(&*s, &patched(&c2, &update)).await?;
-    ensure_untouched(&*s, &[&c1, &p]).await?;
+    let window = window.close(&*s);
+    let c0 = ensure_patched(&*s, c0, &update, &window).await?;
+    let c2 = ensure_patched(&*s, c2, &update, &window).await?;
+    ensure_untouched(&*s, &[c1, p]).await?;
     let close = TaskExecutionStorageUpdate {
         close_status: Some(crate::task_executions::CloseStatus::Ready),
         ..touch(t + 60)
     };
+    let window = Window::open(f, &*s);
     s.update_many_by_parent_execution_id_and_is_finished(vec![request("p", true, close.clone())])
         .await?;
-    for value in [patched(&c0, &update), c1, patched(&c2, &update)] {
-        ensure_stored(&*s, &patched(&value, &close)).await?;
+    let window = window.close(&*s);
+    for value in [&c0, c1, &c2] {
+        ensure_patched(&*s, value, &close, &window).await?;
     }
     Ok(())
 }
 
 async fn update_empty(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = child("p", "c", 0, past());
-    s.insert_many(vec![c.clone()]).await?;
+    let c = insert(f, &*s, &[&child("p", "c", 0, past())]).await?;
     s.update_many_by_parent_execution_id_and_is_finished(Vec::new())
         .await?;
-    ensure_untouched(&*s, &[&c]).await
+    ensure_untouched(&*s, &c.iter().collect::<Vec<_>>()).await
 }
 
 async fn update_not_found(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = child("p", "c", 0, past());
-    s.insert_many(vec![c.clone()]).await?;
+    let c = insert(f, &*s, &[&child("p", "c", 0, past())])
+        .await?
+        .remove(0);
     let update = cancel(past() + 50);
+    let window = Window::open(f, &*s);
     s.update_many_by_parent_execution_id_and_is_finished(vec![
         request("missing", false, update.clone()),
         request("p", false, update.clone()),
     ])
     .await?;
+    let window = window.close(&*s);
     ensure!(
         get(&*s, "missing").await?.is_none(),
         "{UPDATE} inserted the missing parent"
     );
-    ensure_stored(&*s, &patched(&c, &update)).await
+    ensure_patched(&*s, &c, &update, &window).await?;
+    Ok(())
 }
 
 async fn update_other_parents(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let t = past();
-    let (mine, theirs, root) = (
-        child("p", "mine", 0, t),
-        child("q", "theirs", 0, t),
-        execution("root", t),
-    );
-    s.insert_many(vec![mine.clone(), theirs.clone(), root.clone()])
-        .await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &child("p", "mine", 0, t),
+            &child("q", "theirs", 0, t),
+            &execution("root", t),
+        ],
+    )
+    .await?;
     let update = cancel(t + 50);
+    let window = Window::open(f, &*s);
     s.update_many_by_parent_execution_id_and_is_finished(vec![request("p", false, update.clone())])
         .await?;
-    ensure_stored(&*s, &patched(&mine, &update)).await?;
-    ensure_untouched(&*s, &[&theirs, &root]).await
+    let window = window.close(&*s);
+    ensure_patched(&*s, &stored[0], &update, &window).await?;
+    ensure_untouched(&*s, &[&stored[1], &stored[2]]).await
 }
 
 async fn update_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
@@ -285,8 +307,9 @@ async fn update_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
     let children: Vec<_> = (0..TOTAL)
         .map(|shard| child("p", &id_in_shard("c", shard, TOTAL), shard, past()))
         .collect();
-    writer.insert_many(children.clone()).await?;
+    let children = insert(f, &*writer, &children.iter().collect::<Vec<_>>()).await?;
     let update = cancel(past() + 50);
+    let window = Window::open(f, &*updater);
     updater
         .update_many_by_parent_execution_id_and_is_finished(vec![request(
             "p",
@@ -294,16 +317,18 @@ async fn update_ignores_shards(f: &dyn StorageFactory) -> CaseResult {
             update.clone(),
         )])
         .await?;
+    let window = window.close(&*updater);
     for value in &children {
-        ensure_stored(&*writer, &patched(value, &update)).await?;
+        ensure_patched(&*writer, value, &update, &window).await?;
     }
     Ok(())
 }
 
 async fn update_unset(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let c = with_unsettable(child("p", "c", 0, past()));
-    s.insert_many(vec![c.clone()]).await?;
+    let c = insert(f, &*s, &[&with_unsettable(child("p", "c", 0, past()))])
+        .await?
+        .remove(0);
     let removed = [
         UnsetField::ExpiresAt,
         UnsetField::StartedAt,
@@ -313,10 +338,10 @@ async fn update_unset(f: &dyn StorageFactory) -> CaseResult {
         unset: Some(UnsetField::all_of(&removed)),
         ..cancel(past() + 50)
     };
+    let window = Window::open(f, &*s);
     s.update_many_by_parent_execution_id_and_is_finished(vec![request("p", false, update.clone())])
         .await?;
-    let stored = must_get(&*s, "c").await?;
-    ensure_unset(&stored, &removed)?;
-    ensure_eq!(stored, patched(&c, &update), "{UPDATE}: c after the update");
-    Ok(())
+    let window = window.close(&*s);
+    let stored = ensure_patched(&*s, &c, &update, &window).await?;
+    ensure_unset(&stored, &removed)
 }

@@ -1,7 +1,7 @@
 //! `updateManyById`.
 
 use crate::conformance::support::*;
-use crate::conformance::{Case, StorageFactory};
+use crate::conformance::{Case, StorageFactory, Window, EXPIRY_GRACE_MS};
 use crate::storage::{TaskExecutionStorageUpdate, UpdateByIdRequest};
 use crate::task_executions::{
     CloseStatus, TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset,
@@ -39,6 +39,18 @@ pub fn cases() -> Vec<Case> {
         ),
         case!("updateManyById/requests_apply_in_order", in_order),
         case!("updateManyById/ignores_shards", ignores_shards),
+        case!(
+            "updateManyById/now_fields_are_the_storage_now_whatever_was_sent",
+            now_fields
+        ),
+        case!(
+            "updateManyById/start_at_before_now_becomes_now_a_later_one_is_kept",
+            start_at
+        ),
+        case!(
+            "updateManyById/expiry_in_the_past_gets_the_grace_a_later_one_is_kept",
+            expiry
+        ),
     ]
 }
 
@@ -71,49 +83,52 @@ pub fn running_update(at: u64) -> TaskExecutionStorageUpdate {
 
 async fn patches(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (a, b) = (execution("a", past()), execution("b", past()));
-    s.insert_many(vec![a.clone(), b.clone()]).await?;
+    let stored = insert(f, &*s, &[&execution("a", past()), &execution("b", past())]).await?;
+    let (a, b) = (&stored[0], &stored[1]);
     let update = running_update(past() + 10);
+    let window = Window::open(f, &*s);
     s.update_many_by_id(vec![request("a", None, update.clone())])
         .await?;
-    let stored = must_get(&*s, "a").await?;
-    ensure_eq!(stored, patched(&a, &update), "patched execution");
+    let window = window.close(&*s);
+    let stored = ensure_patched(&*s, a, &update, &window).await?;
     ensure_eq!(
         stored.executor_id.as_deref(),
         Some("executor-1"),
         "executor id"
     );
     ensure_eq!(stored.output, None, "output (not in the update)");
-    ensure_untouched(&*s, &[&b]).await
+    ensure_untouched(&*s, &[b]).await
 }
 
 async fn empty(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = execution("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&execution("a", past())]).await?;
     s.update_many_by_id(Vec::new()).await?;
-    ensure_untouched(&*s, &[&a]).await
+    ensure_untouched(&*s, &a.iter().collect::<Vec<_>>()).await
 }
 
 async fn not_found(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = execution("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&execution("a", past())]).await?.remove(0);
     let update = running_update(past() + 10);
+    let window = Window::open(f, &*s);
     s.update_many_by_id(vec![
         request("missing", None, update.clone()),
         request("a", None, update.clone()),
     ])
     .await?;
+    let window = window.close(&*s);
     ensure!(
         get(&*s, "missing").await?.is_none(),
         "an update inserted a missing execution"
     );
-    ensure_stored(&*s, &patched(&a, &update)).await
+    ensure_patched(&*s, &a, &update, &window).await?;
+    Ok(())
 }
 
 /// Updates `id` with each of `cases`' filters; `matching` says whether it must be patched.
 async fn check_filters(
+    f: &dyn StorageFactory,
     s: &dyn crate::storage::TaskExecutionsStorage,
     id: &str,
     cases: Vec<(TaskExecutionFilters, bool)>,
@@ -124,18 +139,19 @@ async fn check_filters(
             retry_attempts: Some(before.retry_attempts + 1),
             ..touch(before.updated_at + 1)
         };
+        let window = Window::open(f, s);
         s.update_many_by_id(vec![request(id, Some(filters.clone()), update.clone())])
             .await?;
-        let expected = if matching {
-            patched(&before, &update)
+        let window = window.close(s);
+        if matching {
+            ensure_patched(s, &before, &update, &window).await?;
         } else {
-            before
-        };
-        ensure_eq!(
-            must_get(s, id).await?,
-            expected,
-            "{id} after update #{n} with filters {filters:?}"
-        );
+            ensure_eq!(
+                must_get(s, id).await?,
+                before,
+                "{id} after update #{n} with filters {filters:?}"
+            );
+        }
     }
     Ok(())
 }
@@ -145,6 +161,7 @@ async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
     s.insert_many(vec![sleeping("s", "u", past()), execution("e", past())])
         .await?;
     check_filters(
+        f,
         &*s,
         "s",
         vec![
@@ -154,6 +171,7 @@ async fn filter_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
     )
     .await?;
     check_filters(
+        f,
         &*s,
         "e",
         vec![
@@ -179,7 +197,7 @@ async fn filter_status(f: &dyn StorageFactory) -> CaseResult {
         (filters(None, Some(TaskExecutionStatus::Ready), None), true),
         (filters(None, None, None), true),
     ];
-    check_filters(&*s, "e", cases).await
+    check_filters(f, &*s, "e", cases).await
 }
 
 async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
@@ -188,6 +206,7 @@ async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
     done.is_finished = true;
     s.insert_many(vec![done, execution("e", past())]).await?;
     check_filters(
+        f,
         &*s,
         "done",
         vec![
@@ -197,6 +216,7 @@ async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
     )
     .await?;
     check_filters(
+        f,
         &*s,
         "e",
         vec![
@@ -210,21 +230,27 @@ async fn filter_is_finished(f: &dyn StorageFactory) -> CaseResult {
 /// Unsets one field of an execution that has all of them and checks only it went.
 async fn unset_one(f: &dyn StorageFactory, field: UnsetField) -> CaseResult {
     let s = storage(f, single()).await?;
-    let (a, b) = (
-        with_unsettable(execution("a", past())),
-        with_unsettable(execution("b", past())),
-    );
-    s.insert_many(vec![a.clone(), b.clone()]).await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &with_unsettable(execution("a", past())),
+            &with_unsettable(execution("b", past())),
+        ],
+    )
+    .await?;
+    let (a, b) = (&stored[0], &stored[1]);
     let update = TaskExecutionStorageUpdate {
         unset: Some(field.only()),
         ..touch(past() + 10)
     };
+    let window = Window::open(f, &*s);
     s.update_many_by_id(vec![request("a", None, update.clone())])
         .await?;
-    let stored = must_get(&*s, "a").await?;
+    let window = window.close(&*s);
+    let stored = ensure_patched(&*s, a, &update, &window).await?;
     ensure_unset(&stored, &[field])?;
-    ensure_eq!(stored, patched(&a, &update), "a after unsetting {field:?}");
-    ensure_untouched(&*s, &[&b]).await
+    ensure_untouched(&*s, &[b]).await
 }
 
 async fn unset_executor_id(f: &dyn StorageFactory) -> CaseResult {
@@ -257,11 +283,10 @@ async fn unset_close_expires_at(f: &dyn StorageFactory) -> CaseResult {
 
 async fn unset_wins(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = with_unsettable(execution("a", past()));
-    s.insert_many(vec![a.clone()]).await?;
+    insert(f, &*s, &[&with_unsettable(execution("a", past()))]).await?;
     let update = TaskExecutionStorageUpdate {
         executor_id: Some("new".to_owned()),
-        expires_at: Some(past() + 99),
+        expires_at: Some(future()),
         unset: Some(TaskExecutionUnset {
             executor_id: true,
             expires_at: true,
@@ -280,8 +305,7 @@ async fn unset_wins(f: &dyn StorageFactory) -> CaseResult {
 /// Two requests for one execution: the second's filter sees the first's patch.
 async fn in_order(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
-    let a = execution("a", past());
-    s.insert_many(vec![a.clone()]).await?;
+    let a = insert(f, &*s, &[&execution("a", past())]).await?.remove(0);
     let first = TaskExecutionStorageUpdate {
         status: Some(TaskExecutionStatus::Running),
         ..touch(past() + 1)
@@ -292,12 +316,23 @@ async fn in_order(f: &dyn StorageFactory) -> CaseResult {
         ..touch(past() + 2)
     };
     let running = Some(filters(None, Some(TaskExecutionStatus::Running), None));
+    let window = Window::open(f, &*s);
     s.update_many_by_id(vec![
         request("a", None, first.clone()),
         request("a", running, second.clone()),
     ])
     .await?;
-    ensure_stored(&*s, &patched(&patched(&a, &first), &second)).await
+    let window = window.close(&*s);
+    let stored = must_get(&*s, "a").await?;
+    let now = stored.updated_at;
+    window.ensure_contains(now, "updatedAt of a")?;
+    // One now for the call: both patches stamp the same times.
+    ensure_eq!(
+        stored,
+        patched_at(&patched_at(&a, &first, now), &second, now),
+        "a after both requests"
+    );
+    Ok(())
 }
 
 async fn ignores_shards(f: &dyn StorageFactory) -> CaseResult {
@@ -305,11 +340,149 @@ async fn ignores_shards(f: &dyn StorageFactory) -> CaseResult {
     let writer = backend.client(options(2, &[], false)).await?;
     let updater = backend.client(options(2, &[0], false)).await?;
     let id = id_in_shard("e", 1, 2);
-    let value = execution(&id, past());
-    writer.insert_many(vec![value.clone()]).await?;
+    let value = insert(f, &*writer, &[&execution(&id, past())])
+        .await?
+        .remove(0);
     let update = running_update(past() + 10);
+    let window = Window::open(f, &*updater);
     updater
         .update_many_by_id(vec![request(&id, None, update.clone())])
         .await?;
-    ensure_stored(&*writer, &patched(&value, &update)).await
+    let window = window.close(&*updater);
+    ensure_patched(&*writer, &value, &update, &window).await?;
+    Ok(())
+}
+
+/// An update setting every `now` field (and `updatedAt`) to `at`.
+fn every_stamp(at: u64) -> TaskExecutionStorageUpdate {
+    TaskExecutionStorageUpdate {
+        started_at: Some(at),
+        finished_at: Some(at),
+        waiting_for_children_started_at: Some(at),
+        waiting_for_finalize_started_at: Some(at),
+        on_children_finished_processing_finished_at: Some(at),
+        closed_at: Some(at),
+        ..touch(at)
+    }
+}
+
+/// A client far behind and one far ahead patch in one call: every `now` field they set is
+/// the storage's `now` of that call.
+async fn now_fields(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    insert(
+        f,
+        &*s,
+        &[&execution("behind", past()), &execution("ahead", past())],
+    )
+    .await?;
+    settle().await;
+    let window = Window::open(f, &*s);
+    s.update_many_by_id(vec![
+        request("behind", None, every_stamp(past())),
+        request("ahead", None, every_stamp(future())),
+    ])
+    .await?;
+    let window = window.close(&*s);
+    let (behind, ahead) = (
+        must_get(&*s, "behind").await?,
+        must_get(&*s, "ahead").await?,
+    );
+    let now = behind.updated_at;
+    window.ensure_contains(now, "the now of the update")?;
+    ensure_eq!(ahead.updated_at, now, "one now for the call");
+    for value in [&behind, &ahead] {
+        for (field, at) in super::insert::now_fields(value) {
+            // createdAt is not part of an update: it stays the insert's.
+            if field != "createdAt" {
+                ensure_eq!(at, Some(now), "{field} of {}", value.execution_id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `startAt` set before the storage's clock becomes its `now`; later, it is kept.
+async fn start_at(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[
+            &execution("overdue", future()),
+            &execution("scheduled", past()),
+        ],
+    )
+    .await?;
+    ensure_eq!(stored[0].start_at, future(), "startAt sent far ahead, kept");
+    let (later, _) = soon(f).await?;
+    let set = |start_at| TaskExecutionStorageUpdate {
+        start_at: Some(start_at),
+        ..touch(past())
+    };
+    let window = Window::open(f, &*s);
+    s.update_many_by_id(vec![
+        request("overdue", None, set(past())),
+        request("scheduled", None, set(later)),
+    ])
+    .await?;
+    let window = window.close(&*s);
+    let overdue = ensure_patched(&*s, &stored[0], &set(past()), &window).await?;
+    ensure_eq!(
+        overdue.start_at,
+        overdue.updated_at,
+        "startAt set long ago: now"
+    );
+    let scheduled = ensure_patched(&*s, &stored[1], &set(later), &window).await?;
+    ensure_kept("startAt", scheduled.start_at, later)
+}
+
+/// An expiry time set before the storage's clock becomes `now + 1 s`; later, it is kept.
+async fn expiry(f: &dyn StorageFactory) -> CaseResult {
+    let s = storage(f, single()).await?;
+    let stored = insert(
+        f,
+        &*s,
+        &[&execution("overdue", past()), &execution("kept", past())],
+    )
+    .await?;
+    let (later, _) = soon(f).await?;
+    let set = |at: u64| TaskExecutionStorageUpdate {
+        expires_at: Some(at),
+        on_children_finished_processing_expires_at: Some(at.saturating_add(1)),
+        close_expires_at: Some(at.saturating_add(2)),
+        ..touch(past())
+    };
+    let window = Window::open(f, &*s);
+    s.update_many_by_id(vec![
+        request("overdue", None, set(past())),
+        request("kept", None, set(later)),
+    ])
+    .await?;
+    let window = window.close(&*s);
+    let overdue = ensure_patched(&*s, &stored[0], &set(past()), &window).await?;
+    let graced = Some(overdue.updated_at + EXPIRY_GRACE_MS);
+    ensure_eq!(overdue.expires_at, graced, "expiresAt set long ago");
+    ensure_eq!(
+        overdue.on_children_finished_processing_expires_at,
+        graced,
+        "ocfpExpiresAt set long ago"
+    );
+    ensure_eq!(
+        overdue.close_expires_at,
+        graced,
+        "closeExpiresAt set long ago"
+    );
+    let kept = ensure_patched(&*s, &stored[1], &set(later), &window).await?;
+    ensure_kept("expiresAt", kept.expires_at.unwrap_or(0), later)?;
+    ensure_kept(
+        "ocfpExpiresAt",
+        kept.on_children_finished_processing_expires_at.unwrap_or(0),
+        later + 1,
+    )?;
+    ensure_kept(
+        "closeExpiresAt",
+        kept.close_expires_at.unwrap_or(0),
+        later + 2,
+    )
 }

@@ -841,18 +841,32 @@ fn reflects_update(document: &TaskExecution, update: &TaskExecutionUpdate) -> bo
     fn shown_optional<T: PartialEq>(set: &Option<T>, stored: &Option<T>) -> bool {
         set.as_ref().is_none_or(|v| stored.as_ref() == Some(v))
     }
-    let unset_ok = unset.as_ref().is_none_or(|unset| {
-        (!unset.executor_id || document.executor_id.is_none())
-            && (!unset.run_output || document.run_output.is_none())
-            && (!unset.error || document.error.is_none())
-    });
-    unset_ok
-        && shown_optional(executor_id, &document.executor_id)
+    // A field both set and unset by the same update ends up absent (the unset is applied
+    // last, on the server as in `apply_update`): for it only the absence is checked.
+    let removed = |pick: fn(&crate::task_executions::TaskExecutionUnset) -> bool| {
+        unset.as_ref().is_some_and(pick)
+    };
+    let executor_id_ok = if removed(|u| u.executor_id) {
+        document.executor_id.is_none()
+    } else {
+        shown_optional(executor_id, &document.executor_id)
+    };
+    let run_output_ok = if removed(|u| u.run_output) {
+        document.run_output.is_none()
+    } else {
+        shown_optional(run_output, &document.run_output)
+    };
+    let error_ok = if removed(|u| u.error) {
+        document.error.is_none()
+    } else {
+        shown_optional(error, &document.error)
+    };
+    executor_id_ok
+        && run_output_ok
+        && error_ok
         && shown(status, &document.status)
         && shown(is_finished, &document.is_finished)
-        && shown_optional(run_output, &document.run_output)
         && shown_optional(output, &document.output)
-        && shown_optional(error, &document.error)
         && shown(retry_attempts, &document.retry_attempts)
         && shown_optional(children, &document.children)
         && shown(active_children_count, &document.active_children_count)

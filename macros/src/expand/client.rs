@@ -1,4 +1,4 @@
-//! The typed client: one method per operation over `ConvexHttpClient::call_authenticated`.
+//! The typed client: one method per operation over `ConvexHttpClient::call_operation`.
 
 use durable_execution_storage_convex_ir::{Component, Operation};
 use proc_macro2::TokenStream;
@@ -62,14 +62,15 @@ pub fn client(component: &Component) -> TokenStream {
                 &self.module
             }
 
-            /// Calls any operation, by its argument type.
+            /// Calls any operation, by its argument type, with the operation's declared
+            /// retry safety (`O::RETRY_SAFETY`).
             pub async fn call<O: #runtime::ConvexOperation>(
                 &self,
                 args: &O,
             ) -> ::core::result::Result<O::Response, #runtime::ConvexError> {
                 let path = ::std::format!("{}:{}", self.module, O::NAME);
                 self.http
-                    .call_authenticated(O::KIND, &path, &self.secret, args)
+                    .call_operation(&path, &self.secret, args)
                     .await
             }
 

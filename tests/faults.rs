@@ -550,3 +550,640 @@ async fn proxy_lost_response_after_a_committed_insert() {
     assert_eq!(stats.fault(FaultKind::DropResponse), 1);
     assert_eq!(stats.forwarded, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The workload: executions through insert → claim → complete → mark close-ready → close, with
+// 8 workers through the proxy while it faults ~10 % of the requests and blacks out once.
+// ---------------------------------------------------------------------------------------------
+
+mod workload {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use durable_execution_storage_convex::runtime::ConvexHttpClient;
+    use durable_execution_storage_convex::storage::{
+        GetByIdRequest, StorageError, TaskExecutionStorageUpdate, TaskExecutionStorageValue,
+        TaskExecutionsStorage, UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
+        UpdateByIdRequest, UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+        UpdateByStatusAndStartAtLessThanRequest,
+    };
+    use durable_execution_storage_convex::task_executions::{
+        CloseStatus, TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset,
+    };
+    use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
+
+    use crate::support::fault_proxy::{Blackout, Fault, FaultProxy, ProxyStats, RandomFaults};
+    use crate::support::{new_value, TestDeployment};
+
+    /// The workload's size and pace.
+    #[derive(Clone, Debug)]
+    pub struct Plan {
+        pub executions: usize,
+        pub workers: usize,
+        pub total_shards: u32,
+        /// Each execution's `timeoutMs`: its claim's lease.
+        pub lease_ms: u64,
+        /// How long a closing batch stays `closing` before the sweep gives it back.
+        pub close_lease_ms: u64,
+        /// Executions claimed (and closed) per shard per call.
+        pub batch_per_shard: u32,
+        pub fault_rate: f64,
+        pub seed: u64,
+        pub blackout: Duration,
+        /// The blackout starts once this fraction of the executions is closed.
+        pub blackout_at: f64,
+        /// The whole workload must end within this.
+        pub deadline: Duration,
+    }
+
+    /// One observed claim of an execution (values as stored, on the server's clock).
+    #[derive(Clone, Debug)]
+    struct Claim {
+        #[allow(dead_code)] // Shown (Debug) when a check fails.
+        worker: usize,
+        started_at: u64,
+        expires_at: u64,
+    }
+
+    /// Calls by operation: (ok, failed).
+    type Calls = BTreeMap<&'static str, (u64, u64)>;
+
+    #[derive(Default)]
+    struct Shared {
+        closed: Mutex<HashSet<String>>,
+        claims: Mutex<HashMap<String, Vec<Claim>>>,
+        calls: Mutex<Calls>,
+        /// Expired claims given back by the sweep (each is a lost claim or a worker too slow).
+        expired_claims: AtomicU64,
+        /// Expired closings given back.
+        expired_closings: AtomicU64,
+        done: AtomicBool,
+        /// An example error message per operation.
+        errors: Mutex<BTreeMap<&'static str, String>>,
+    }
+
+    impl Shared {
+        fn record<T>(&self, op: &'static str, result: &Result<T, StorageError>) {
+            let mut calls = self.calls.lock().expect("calls");
+            let entry = calls.entry(op).or_default();
+            match result {
+                Ok(_) => entry.0 += 1,
+                Err(error) => {
+                    entry.1 += 1;
+                    self.errors
+                        .lock()
+                        .expect("errors")
+                        .entry(op)
+                        .or_insert_with(|| error.to_string().chars().take(300).collect());
+                }
+            }
+        }
+    }
+
+    /// What the workload observed.
+    #[derive(Debug)]
+    pub struct Report {
+        pub elapsed: Duration,
+        pub proxy: ProxyStats,
+        pub calls: Calls,
+        pub errors: BTreeMap<&'static str, String>,
+        /// Executions not closed at the end (from the server, not through the proxy).
+        pub not_closed: Vec<String>,
+        /// Two observed claims of one execution, the second before the first's lease expired.
+        pub claimed_twice: Vec<String>,
+        /// Executions claimed more than once (observed), each after the previous lease expired.
+        pub reclaimed: usize,
+        pub observed_claims: usize,
+        pub expired_claims: u64,
+        pub expired_closings: u64,
+        pub blackout_started_at: Option<Duration>,
+    }
+
+    /// Each worker's storage: its own HTTP client (connection pool), through the proxy.
+    pub type MakeHttp = dyn Fn(&str) -> ConvexHttpClient + Send + Sync;
+
+    fn storage(
+        deployment: &TestDeployment,
+        proxy: &FaultProxy,
+        plan: &Plan,
+        make_http: &MakeHttp,
+    ) -> Arc<ConvexTaskExecutionsStorage> {
+        let http = make_http(&proxy.url_for(deployment.url()));
+        Arc::new(
+            ConvexTaskExecutionsStorage::new(
+                deployment.client_over(http),
+                ConvexStorageOptions::default().with_total_shards(plan.total_shards),
+            )
+            .expect("valid options"),
+        )
+    }
+
+    fn ids_of(values: &[TaskExecutionStorageValue]) -> Vec<String> {
+        values.iter().map(|v| v.execution_id.clone()).collect()
+    }
+
+    pub async fn run(deployment: &TestDeployment, plan: &Plan, make_http: Arc<MakeHttp>) -> Report {
+        let proxy = Arc::new(FaultProxy::start(deployment.url()).await.expect("proxy"));
+        proxy.set_random(Some(RandomFaults {
+            seed: plan.seed,
+            rate: plan.fault_rate,
+            mix: vec![
+                (Fault::DropResponse, 4),
+                (Fault::Refuse, 1),
+                (Fault::Reset, 1),
+                (Fault::too_many_requests(1), 1),
+                (Fault::status(502), 1),
+                (Fault::status(503), 2),
+                (Fault::status(504), 1),
+                (Fault::StatusAfterForward { status: 504 }, 1),
+                (Fault::Delay(Duration::from_millis(300)), 1),
+                (Fault::DelayResponse(Duration::from_millis(300)), 1),
+                (Fault::TruncateResponse, 1),
+            ],
+        }));
+        let ids: Vec<String> = (0..plan.executions).map(|i| format!("w-{i}")).collect();
+        let shared = Arc::new(Shared::default());
+        let started = Instant::now();
+        let deadline = started + plan.deadline;
+
+        let mut workers = Vec::new();
+        for w in 0..plan.workers {
+            let storage = storage(deployment, &proxy, plan, &*make_http);
+            let mine: Vec<String> = ids.iter().skip(w).step_by(plan.workers).cloned().collect();
+            let shared = shared.clone();
+            let plan = plan.clone();
+            workers.push(tokio::spawn(async move {
+                worker(w, storage, mine, &plan, &shared, deadline).await;
+            }));
+        }
+
+        // The monitor: starts the blackout once, ends the workload when every execution is
+        // closed (asking the server directly about those no worker saw closed).
+        let direct = Arc::new(
+            ConvexTaskExecutionsStorage::new(
+                deployment.client(),
+                ConvexStorageOptions::default().with_total_shards(plan.total_shards),
+            )
+            .expect("valid options"),
+        );
+        let mut blackout_started_at = None;
+        let mut last_progress = (0, Instant::now());
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let closed = shared.closed.lock().expect("closed").len();
+            if blackout_started_at.is_none()
+                && closed as f64 >= plan.blackout_at * plan.executions as f64
+            {
+                proxy.blackout(plan.blackout, Blackout::RefuseConnections);
+                blackout_started_at = Some(started.elapsed());
+            }
+            if closed == plan.executions {
+                break;
+            }
+            if closed != last_progress.0 {
+                last_progress = (closed, Instant::now());
+            } else if last_progress.1.elapsed() > Duration::from_secs(2) {
+                // Closed, but the worker never heard it (a lost answer after all retries).
+                let missing: Vec<String> = {
+                    let closed = shared.closed.lock().expect("closed");
+                    ids.iter()
+                        .filter(|id| !closed.contains(*id))
+                        .cloned()
+                        .collect()
+                };
+                if let Ok(found) = direct.get_many_by_id(get_requests(&missing)).await {
+                    let mut closed = shared.closed.lock().expect("closed");
+                    for value in found.into_iter().flatten() {
+                        if value.close_status == CloseStatus::Closed {
+                            closed.insert(value.execution_id);
+                        }
+                    }
+                }
+                last_progress.1 = Instant::now();
+            }
+        }
+        shared.done.store(true, Ordering::SeqCst);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let elapsed = started.elapsed();
+
+        // The truth, from the server (not through the proxy).
+        let stored = direct
+            .get_many_by_id(get_requests(&ids))
+            .await
+            .expect("read back every execution");
+        let not_closed: Vec<String> = ids
+            .iter()
+            .zip(&stored)
+            .filter(|(_, value)| {
+                value.as_ref().is_none_or(|v| {
+                    v.close_status != CloseStatus::Closed
+                        || v.status != TaskExecutionStatus::Completed
+                        || !v.is_finished
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let claims = shared.claims.lock().expect("claims").clone();
+        let mut claimed_twice = Vec::new();
+        let mut reclaimed = 0;
+        let mut observed_claims = 0;
+        for (id, mut list) in claims {
+            observed_claims += list.len();
+            if list.len() > 1 {
+                reclaimed += 1;
+            }
+            list.sort_by_key(|c| c.started_at);
+            if list
+                .windows(2)
+                .any(|pair| pair[1].started_at < pair[0].expires_at)
+            {
+                claimed_twice.push(format!("{id}: {list:?}"));
+            }
+        }
+        let calls = shared.calls.lock().expect("calls").clone();
+        let errors = shared.errors.lock().expect("errors").clone();
+        Report {
+            elapsed,
+            proxy: proxy.stats(),
+            calls,
+            errors,
+            not_closed,
+            claimed_twice,
+            reclaimed,
+            observed_claims,
+            expired_claims: shared.expired_claims.load(Ordering::SeqCst),
+            expired_closings: shared.expired_closings.load(Ordering::SeqCst),
+            blackout_started_at,
+        }
+    }
+
+    fn get_requests(ids: &[String]) -> Vec<GetByIdRequest> {
+        ids.iter()
+            .map(|id| GetByIdRequest {
+                execution_id: id.clone(),
+                filters: None,
+            })
+            .collect()
+    }
+
+    fn by_id(
+        ids: &[String],
+        filters: Option<TaskExecutionFilters>,
+        update: &TaskExecutionStorageUpdate,
+    ) -> Vec<UpdateByIdRequest> {
+        ids.iter()
+            .map(|id| UpdateByIdRequest {
+                execution_id: id.clone(),
+                filters: filters.clone(),
+                update: update.clone(),
+            })
+            .collect()
+    }
+
+    /// Inserts `ids`, whatever the faults: after a failure, reads back which are there and
+    /// inserts the others.
+    async fn insert_all(
+        storage: &ConvexTaskExecutionsStorage,
+        ids: &[String],
+        plan: &Plan,
+        shared: &Shared,
+        deadline: Instant,
+    ) {
+        for batch in ids.chunks(25) {
+            let mut missing: Vec<String> = batch.to_vec();
+            while !missing.is_empty() && Instant::now() < deadline {
+                let values = missing
+                    .iter()
+                    .map(|id| {
+                        let mut value = new_value(id);
+                        value.timeout_ms = plan.lease_ms;
+                        value
+                    })
+                    .collect();
+                let result = storage.insert_many(values).await;
+                shared.record("insertMany", &result);
+                if result.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Unknown outcome (or a duplicate of our own first attempt): what is there?
+                let found = storage.get_many_by_id(get_requests(&missing)).await;
+                shared.record("getManyById", &found);
+                if let Ok(found) = found {
+                    missing = missing
+                        .iter()
+                        .zip(found)
+                        .filter(|(_, value)| value.is_none())
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                }
+            }
+        }
+    }
+
+    async fn worker(
+        w: usize,
+        storage: Arc<ConvexTaskExecutionsStorage>,
+        mine: Vec<String>,
+        plan: &Plan,
+        shared: &Shared,
+        deadline: Instant,
+    ) {
+        insert_all(&storage, &mine, plan, shared, deadline).await;
+        let executor = format!("worker-{w}");
+        // The Convex storage gives each shard the whole limit.
+        let limit = plan.batch_per_shard;
+        // Idle polls back off (up to 400 ms), so that idle workers leave the server to the
+        // busy ones: convex-test runs one transaction at a time.
+        let mut idle = Duration::from_millis(25);
+        let mut to_complete: Vec<String> = Vec::new();
+        let mut to_ready: Vec<String> = Vec::new();
+        let mut to_close: Vec<String> = Vec::new();
+        let mut last_sweep = Instant::now();
+        for _ in 0..1_000_000 {
+            if shared.done.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                return;
+            }
+            let mut progress = false;
+            let now = storage.now_millis();
+
+            // Claim.
+            let claimed = storage
+                .update_by_status_and_start_at_less_than_and_return(
+                    UpdateByStatusAndStartAtLessThanRequest {
+                        status: TaskExecutionStatus::Ready,
+                        start_at_less_than: now + 1,
+                        update: TaskExecutionStorageUpdate {
+                            status: Some(TaskExecutionStatus::Running),
+                            executor_id: Some(executor.clone()),
+                            started_at: Some(now),
+                            updated_at: now,
+                            ..TaskExecutionStorageUpdate::default()
+                        },
+                        update_expires_at_with_started_at: now,
+                        limit,
+                    },
+                )
+                .await;
+            shared.record("claim", &claimed);
+            if let Ok(claimed) = claimed {
+                let mut claims = shared.claims.lock().expect("claims");
+                for value in &claimed {
+                    claims
+                        .entry(value.execution_id.clone())
+                        .or_default()
+                        .push(Claim {
+                            worker: w,
+                            started_at: value.started_at.unwrap_or(0),
+                            expires_at: value.expires_at.unwrap_or(u64::MAX),
+                        });
+                }
+                progress |= !claimed.is_empty();
+                to_complete.extend(ids_of(&claimed));
+            }
+
+            // Complete what this worker runs (only while it is still running).
+            if !to_complete.is_empty() {
+                let now = storage.now_millis();
+                let update = TaskExecutionStorageUpdate {
+                    status: Some(TaskExecutionStatus::Completed),
+                    is_finished: Some(true),
+                    output: Some("\"done\"".to_owned()),
+                    finished_at: Some(now),
+                    updated_at: now,
+                    unset: Some(TaskExecutionUnset {
+                        expires_at: true,
+                        ..TaskExecutionUnset::default()
+                    }),
+                    ..TaskExecutionStorageUpdate::default()
+                };
+                let running = TaskExecutionFilters {
+                    status: Some(TaskExecutionStatus::Running),
+                    ..TaskExecutionFilters::default()
+                };
+                let result = storage
+                    .update_many_by_id(by_id(&to_complete, Some(running), &update))
+                    .await;
+                shared.record("complete", &result);
+                if result.is_ok() {
+                    to_ready.append(&mut to_complete);
+                    progress = true;
+                }
+            }
+
+            // Mark finished executions ready to close.
+            if !to_ready.is_empty() {
+                let update = TaskExecutionStorageUpdate {
+                    close_status: Some(CloseStatus::Ready),
+                    updated_at: storage.now_millis(),
+                    ..TaskExecutionStorageUpdate::default()
+                };
+                let finished = TaskExecutionFilters {
+                    is_finished: Some(true),
+                    ..TaskExecutionFilters::default()
+                };
+                let result = storage
+                    .update_many_by_id(by_id(&to_ready, Some(finished), &update))
+                    .await;
+                shared.record("markCloseReady", &result);
+                if result.is_ok() {
+                    to_ready.clear();
+                    progress = true;
+                }
+            }
+
+            // Close: pick ready-to-close executions (of any worker), then mark them closed.
+            let now = storage.now_millis();
+            let picked = storage
+                .update_by_close_status_and_return(UpdateByCloseStatusRequest {
+                    close_status: CloseStatus::Ready,
+                    update: TaskExecutionStorageUpdate {
+                        close_status: Some(CloseStatus::Closing),
+                        close_expires_at: Some(now + plan.close_lease_ms),
+                        updated_at: now,
+                        ..TaskExecutionStorageUpdate::default()
+                    },
+                    limit,
+                })
+                .await;
+            shared.record("pickToClose", &picked);
+            if let Ok(picked) = picked {
+                progress |= !picked.is_empty();
+                to_close.extend(ids_of(&picked));
+            }
+            if !to_close.is_empty() {
+                let now = storage.now_millis();
+                let update = TaskExecutionStorageUpdate {
+                    close_status: Some(CloseStatus::Closed),
+                    closed_at: Some(now),
+                    updated_at: now,
+                    unset: Some(TaskExecutionUnset {
+                        close_expires_at: true,
+                        ..TaskExecutionUnset::default()
+                    }),
+                    ..TaskExecutionStorageUpdate::default()
+                };
+                let result = storage
+                    .update_many_by_id(by_id(&to_close, None, &update))
+                    .await;
+                shared.record("close", &result);
+                if result.is_ok() {
+                    shared
+                        .closed
+                        .lock()
+                        .expect("closed")
+                        .extend(to_close.drain(..));
+                    progress = true;
+                }
+            }
+
+            // Sweeps, by two of the workers: expired claims and closings go back.
+            if w < 2 && last_sweep.elapsed() > Duration::from_millis(500) {
+                last_sweep = Instant::now();
+                let now = storage.now_millis();
+                let expired = storage
+                    .update_by_status_and_is_sleeping_task_and_expires_at_less_than(
+                        UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
+                            status: TaskExecutionStatus::Running,
+                            is_sleeping_task: false,
+                            expires_at_less_than: now,
+                            update: TaskExecutionStorageUpdate {
+                                status: Some(TaskExecutionStatus::Ready),
+                                updated_at: now,
+                                unset: Some(TaskExecutionUnset {
+                                    executor_id: true,
+                                    expires_at: true,
+                                    started_at: true,
+                                    ..TaskExecutionUnset::default()
+                                }),
+                                ..TaskExecutionStorageUpdate::default()
+                            },
+                            limit: 100,
+                        },
+                    )
+                    .await;
+                shared.record("expireClaims", &expired);
+                if let Ok(n) = expired {
+                    shared
+                        .expired_claims
+                        .fetch_add(u64::from(n), Ordering::SeqCst);
+                }
+                let expired = storage
+                    .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
+                        close_expires_at_less_than: now,
+                        update: TaskExecutionStorageUpdate {
+                            close_status: Some(CloseStatus::Ready),
+                            updated_at: now,
+                            unset: Some(TaskExecutionUnset {
+                                close_expires_at: true,
+                                ..TaskExecutionUnset::default()
+                            }),
+                            ..TaskExecutionStorageUpdate::default()
+                        },
+                        limit: 100,
+                    })
+                    .await;
+                shared.record("expireClosings", &expired);
+                if let Ok(n) = expired {
+                    shared
+                        .expired_closings
+                        .fetch_add(u64::from(n), Ordering::SeqCst);
+                }
+            }
+
+            if progress {
+                idle = Duration::from_millis(25);
+            } else {
+                tokio::time::sleep(idle).await;
+                idle = (idle * 2).min(Duration::from_millis(400));
+            }
+        }
+    }
+
+    impl Report {
+        pub fn print(&self, plan: &Plan) {
+            println!(
+                "workload: {} executions, {} workers, {} shards, lease {} ms, {:.0}% faults \
+                 (seed {:#x}), blackout {:?} at {:?}: {:.1?}",
+                plan.executions,
+                plan.workers,
+                plan.total_shards,
+                plan.lease_ms,
+                plan.fault_rate * 100.0,
+                plan.seed,
+                plan.blackout,
+                self.blackout_started_at,
+                self.elapsed
+            );
+            println!("  proxy: {}", self.proxy);
+            println!(
+                "  claims observed {}, executions re-claimed {}, expired claims swept {}, \
+                 expired closings swept {}, claimed twice {}, not closed {}",
+                self.observed_claims,
+                self.reclaimed,
+                self.expired_claims,
+                self.expired_closings,
+                self.claimed_twice.len(),
+                self.not_closed.len()
+            );
+            for (op, (ok, failed)) in &self.calls {
+                println!("  {op}: {ok} ok, {failed} failed");
+            }
+            for (op, error) in &self.errors {
+                println!("  e.g. {op}: {error}");
+            }
+        }
+    }
+}
+
+fn workload_plan() -> workload::Plan {
+    let executions = std::env::var("FAULTS_WORKLOAD_EXECUTIONS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(2_000);
+    workload::Plan {
+        executions,
+        workers: 8,
+        total_shards: 4,
+        lease_ms: 3_000,
+        close_lease_ms: 3_000,
+        batch_per_shard: 8,
+        fault_rate: 0.10,
+        seed: 0xfa17,
+        blackout: Duration::from_secs(5),
+        blackout_at: 0.3,
+        deadline: Duration::from_secs(300),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_under_faults_closes_every_execution_once() {
+    let plan = workload_plan();
+    let deployment = TestDeployment::local_only("faults_workload", true);
+    let make_http: Arc<workload::MakeHttp> = Arc::new(|url: &str| {
+        ConvexHttpClient::new(url)
+            .expect("a valid URL")
+            .with_timeout(Duration::from_secs(30))
+    });
+    let report = workload::run(&deployment, &plan, make_http).await;
+    report.print(&plan);
+    assert!(
+        report.not_closed.is_empty(),
+        "not closed: {:?}",
+        report.not_closed
+    );
+    assert!(
+        report.claimed_twice.is_empty(),
+        "claimed twice while the lease was valid: {:?}",
+        report.claimed_twice
+    );
+    assert!(
+        report.blackout_started_at.is_some(),
+        "the blackout happened"
+    );
+    assert!(report.proxy.faults_total() > 0);
+}

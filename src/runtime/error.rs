@@ -1,6 +1,9 @@
 //! [`ConvexError`] and [`FunctionKind`].
 
 use std::fmt;
+use std::time::Duration;
+
+use super::retry::{classify, StopReason};
 
 /// The kind of a Convex function, which decides both the HTTP endpoint and whether a failed call
 /// may be retried blindly (a query never writes; a mutation or an action may have).
@@ -36,9 +39,14 @@ pub(crate) const UNAUTHORIZED_CODE: &str = "UNAUTHORIZED";
 
 /// Why a call to a Convex function failed.
 ///
-/// Every variant says what the caller can do next; [`is_retry_safe`](Self::is_retry_safe) says
-/// whether calling again could apply a write twice. No variant ever holds the auth secret, the
-/// admin key or the bearer token: the client scrubs them from anything the server echoes back.
+/// Every variant says what the caller can do next: [`is_transient`](Self::is_transient) says
+/// whether the failure may go away by itself, [`is_retry_safe`](Self::is_retry_safe) whether
+/// calling again could apply a write twice. A call that was retried, or that failed
+/// transiently and was not retried, comes back as [`Attempts`](Self::Attempts): which attempt
+/// failed, how many were made, why the client stopped, and the last attempt's error
+/// ([`last_attempt`](Self::last_attempt)); [`code`](Self::code), [`path`](Self::path) and the
+/// other accessors look through it. No variant ever holds the auth secret, the admin key or
+/// the bearer token: the client scrubs them from anything the server echoes back.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConvexError {
@@ -129,6 +137,40 @@ pub enum ConvexError {
         /// What is wrong with it.
         message: String,
     },
+
+    /// The call was attempted `attempts` times and the last attempt failed with `last`
+    /// (retried failures, or a transient failure that was not retried: `stopped` says why).
+    #[error(
+        "`{path}`: attempt {attempts} failed ({attempts} made in {} ms; {stopped}{}): {last}",
+        elapsed.as_millis(),
+        earlier_suffix(earlier)
+    )]
+    Attempts {
+        /// The function path.
+        path: String,
+        /// Attempts made, the failed last one included.
+        attempts: u32,
+        /// From the start of the first attempt to the end of the last.
+        elapsed: Duration,
+        /// Why the client did not try again.
+        stopped: StopReason,
+        /// What each earlier attempt failed with, in order (`attempt 1: …`).
+        earlier: Vec<String>,
+        /// Whether an earlier attempt of this write may have taken effect (its outcome was
+        /// unknown and the call was sent again): a refusal of the last attempt may then be
+        /// caused by the first one, e.g. a duplicate of its own insert.
+        earlier_may_have_applied: bool,
+        /// The last attempt's error.
+        last: Box<ConvexError>,
+    },
+}
+
+fn earlier_suffix(earlier: &[String]) -> String {
+    if earlier.is_empty() {
+        String::new()
+    } else {
+        format!("; earlier: {}", earlier.join("; "))
+    }
 }
 
 fn code_suffix(code: Option<&str>) -> String {
@@ -136,14 +178,23 @@ fn code_suffix(code: Option<&str>) -> String {
 }
 
 impl ConvexError {
+    /// Whether the failure may go away by itself, so that the same call may succeed later:
+    /// connection refused or reset, timeouts, HTTP 429, 502, 503 and 504, and Convex's
+    /// overload and write-conflict (OCC) errors. Whether calling again is *safe* is another
+    /// question ([`is_retry_safe`](Self::is_retry_safe)). For [`Attempts`](Self::Attempts),
+    /// that of the last attempt.
+    pub fn is_transient(&self) -> bool {
+        classify(self).is_some()
+    }
+
     /// Whether calling the same function again cannot apply a write twice.
     ///
     /// True for: a transport error where the request was provably not sent; HTTP 429 (rate
     /// limited before running) and 503 (unavailable, not run); and, for queries, any transport
     /// error or 5xx, since a query never writes. False for everything else, in particular for a
     /// mutation or action whose outcome is unknown (timeout or reset after sending, 500, 502,
-    /// 504), for a function that threw, and for anything the caller must fix (4xx, encode,
-    /// decode, URL).
+    /// 504), for a function that threw, for anything the caller must fix (4xx, encode,
+    /// decode, URL), and after retries when an earlier attempt may have taken effect.
     pub fn is_retry_safe(&self) -> bool {
         match self {
             Self::Transport {
@@ -154,6 +205,11 @@ impl ConvexError {
                 500..=599 => *kind == FunctionKind::Query,
                 _ => false,
             },
+            Self::Attempts {
+                earlier_may_have_applied,
+                last,
+                ..
+            } => !*earlier_may_have_applied && last.is_retry_safe(),
             Self::Function { .. }
             | Self::Unauthorized { .. }
             | Self::Decode { .. }
@@ -164,13 +220,13 @@ impl ConvexError {
 
     /// Whether the function refused the credentials (a wrong auth secret).
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self, Self::Unauthorized { .. })
+        matches!(self.last_attempt(), Self::Unauthorized { .. })
     }
 
     /// The machine-readable code: `errorData.code` of a function error, `"UNAUTHORIZED"`, or the
-    /// `code` of an HTTP error body.
+    /// `code` of an HTTP error body (of the last attempt).
     pub fn code(&self) -> Option<&str> {
-        match self {
+        match self.last_attempt() {
             Self::Function { code, .. } | Self::Http { code, .. } => code.as_deref(),
             Self::Unauthorized { .. } => Some(UNAUTHORIZED_CODE),
             _ => None,
@@ -185,9 +241,46 @@ impl ConvexError {
             | Self::Http { path, .. }
             | Self::Transport { path, .. }
             | Self::Decode { path, .. }
-            | Self::Encode { path, .. } => Some(path),
+            | Self::Encode { path, .. }
+            | Self::Attempts { path, .. } => Some(path),
             Self::InvalidUrl { .. } => None,
         }
+    }
+
+    /// The error of the last attempt: `self`, or what an [`Attempts`](Self::Attempts) wraps.
+    pub fn last_attempt(&self) -> &ConvexError {
+        match self {
+            Self::Attempts { last, .. } => last.last_attempt(),
+            other => other,
+        }
+    }
+
+    /// Like [`last_attempt`](Self::last_attempt), by value.
+    pub fn into_last_attempt(self) -> ConvexError {
+        match self {
+            Self::Attempts { last, .. } => last.into_last_attempt(),
+            other => other,
+        }
+    }
+
+    /// How many attempts the call made (1 unless it is an [`Attempts`](Self::Attempts)).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Attempts { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+
+    /// Whether an earlier attempt of the call may have taken effect (see
+    /// [`Attempts`](Self::Attempts)).
+    pub fn earlier_attempt_may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            Self::Attempts {
+                earlier_may_have_applied: true,
+                ..
+            }
+        )
     }
 
     /// Replaces every occurrence of each secret in the error's text by `<redacted>`: a server
@@ -242,6 +335,23 @@ impl ConvexError {
             Self::InvalidUrl { url, message } => {
                 scrub(url);
                 scrub(message);
+            }
+            Self::Attempts {
+                path,
+                earlier,
+                last,
+                ..
+            } => {
+                scrub(path);
+                earlier.iter_mut().for_each(scrub);
+                let inner = std::mem::replace(
+                    last.as_mut(),
+                    Self::Encode {
+                        path: String::new(),
+                        message: String::new(),
+                    },
+                );
+                **last = inner.redact(&secrets);
             }
         }
         self
@@ -389,5 +499,100 @@ mod tests {
         let text = format!("{e:?} {e}");
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    fn attempts(last: ConvexError, earlier_may_have_applied: bool) -> ConvexError {
+        ConvexError::Attempts {
+            path: "m:f".into(),
+            attempts: 3,
+            elapsed: Duration::from_millis(1_234),
+            stopped: StopReason::MaxAttempts(3),
+            earlier: vec![
+                "attempt 1: s3cr3t was refused".into(),
+                "attempt 2: x".into(),
+            ],
+            earlier_may_have_applied,
+            last: Box::new(last),
+        }
+    }
+
+    #[test]
+    fn attempts_say_which_attempt_failed_how_many_were_made_and_why() {
+        let e = attempts(http(FunctionKind::Query, 503), false);
+        assert_eq!(
+            e.to_string(),
+            "`m:f`: attempt 3 failed (3 made in 1234 ms; gave up: at most 3 attempts; \
+             earlier: attempt 1: s3cr3t was refused; attempt 2: x): \
+             Convex answered HTTP 503 to the query `m:f`: x"
+        );
+        assert!(e.is_transient());
+        assert!(e.is_retry_safe());
+        assert_eq!(e.attempts(), 3);
+        assert_eq!(e.path(), Some("m:f"));
+        assert!(matches!(
+            e.last_attempt(),
+            ConvexError::Http { status: 503, .. }
+        ));
+        assert!(!e.earlier_attempt_may_have_applied());
+        assert!(matches!(e.into_last_attempt(), ConvexError::Http { .. }));
+
+        let e = attempts(
+            ConvexError::Function {
+                path: "m:f".into(),
+                message: "dup".into(),
+                code: Some("ALREADY_EXISTS".into()),
+                data: None,
+            },
+            true,
+        );
+        assert_eq!(e.code(), Some("ALREADY_EXISTS"));
+        assert!(!e.is_transient());
+        assert!(!e.is_retry_safe());
+        assert!(e.earlier_attempt_may_have_applied());
+        // A write whose earlier attempt may have applied is not retry-safe, even if the last
+        // failure alone would be.
+        let e = attempts(transport(FunctionKind::Mutation, false), true);
+        assert!(e.is_transient());
+        assert!(!e.is_retry_safe());
+        let e = attempts(
+            ConvexError::Unauthorized {
+                path: "m:f".into(),
+                message: "no".into(),
+            },
+            false,
+        );
+        assert!(e.is_unauthorized());
+        assert_eq!(e.code(), Some("UNAUTHORIZED"));
+
+        let e = attempts(
+            ConvexError::Function {
+                path: "m:f".into(),
+                message: "echo s3cr3t".into(),
+                code: None,
+                data: Some(json!({"s": "s3cr3t"})),
+            },
+            false,
+        )
+        .redact(&["s3cr3t"]);
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+
+    #[test]
+    fn transient_failures() {
+        use FunctionKind::*;
+        assert!(transport(Mutation, true).is_transient());
+        assert!(transport(Query, false).is_transient());
+        for status in [429, 502, 503, 504] {
+            assert!(http(Action, status).is_transient(), "{status}");
+        }
+        for status in [400, 401, 404, 413, 500] {
+            assert!(!http(Action, status).is_transient(), "{status}");
+        }
+        let decode = ConvexError::Decode {
+            path: "p".into(),
+            message: "m".into(),
+        };
+        assert!(!decode.is_transient());
     }
 }

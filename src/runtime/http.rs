@@ -9,15 +9,32 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, DATE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::{field, Instrument};
 
+use super::context::{self, ResponseClock};
 use super::error::UNAUTHORIZED_CODE;
-use super::{ConvexError, FunctionKind};
+use super::http_date::parse_http_date;
+use super::retry::{classify_call, may_resend, parse_retry_after, Outcome, StopReason};
+use super::stats::StatsCounters;
+use super::{ClientStats, ConvexError, ConvexOperation, FunctionKind, RetryPolicy, RetrySafety};
+
+/// How long connecting to the deployment may take by default (see
+/// [`ConvexHttpClient::with_timeouts`]).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one attempt of a call may take by default, from connecting to reading the whole
+/// response (see [`ConvexHttpClient::with_timeouts`]).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// At most this many characters of an earlier attempt's error go into a final error.
+const MAX_EARLIER_IN_ERROR: usize = 300;
 
 /// The `Convex-Client` header: Convex uses it to tell client libraries (and their versions) apart
 /// in its logs and to apply per-client compatibility rules.
@@ -96,14 +113,32 @@ impl Credentials {
 
 /// A client for one Convex deployment's HTTP function API.
 ///
-/// Cheap to clone (the connection pool and settings are shared), so clone it into every task
-/// rather than wrapping it in an `Arc`. The generated typed client holds one of these.
+/// Cheap to clone (the connection pool, settings and [`stats`](Self::stats) are shared), so
+/// clone it into every task rather than wrapping it in an `Arc`. The generated typed client
+/// holds one of these.
+///
+/// - **Timeouts.** Connecting may take [`DEFAULT_CONNECT_TIMEOUT`] (10 s) and each attempt,
+///   from connecting to reading the whole response, [`DEFAULT_REQUEST_TIMEOUT`] (60 s);
+///   change them with [`with_timeouts`](Self::with_timeouts). A hung deployment never blocks a
+///   call longer than the request timeout per attempt.
+/// - **Retries.** Transient failures are retried with exponential backoff and full jitter, as
+///   far as the operation's [`RetrySafety`] allows, within a [`RetryPolicy`] (default: 5
+///   attempts within 30 s; [`with_retry_policy`](Self::with_retry_policy),
+///   [`RetryPolicy::none()`] to disable). A `Retry-After` on 429/503 is honoured.
+/// - **Tracing.** Every call is a `convex_call` span (function, kind, retry safety, attempts,
+///   duration, outcome) with one `convex_attempt` span per attempt; retries are logged at WARN.
+///   Arguments, results and credentials are never logged.
 #[derive(Clone)]
 pub struct ConvexHttpClient {
     http: reqwest::Client,
     url: Arc<str>,
     credentials: Option<Credentials>,
+    connect_timeout: Duration,
     timeout: Option<Duration>,
+    /// Whether `http` came from the caller (then the connect timeout is the caller's).
+    custom_http: bool,
+    retry: RetryPolicy,
+    stats: Arc<StatsCounters>,
 }
 
 impl fmt::Debug for ConvexHttpClient {
@@ -115,7 +150,9 @@ impl fmt::Debug for ConvexHttpClient {
         f.debug_struct("ConvexHttpClient")
             .field("url", &self.url)
             .field("authorization", &credentials)
+            .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -190,14 +227,17 @@ impl ConvexHttpClient {
                 "a deployment URL has no query or fragment",
             ));
         }
-        let http = reqwest::Client::builder()
-            .build()
+        let http = build_http(DEFAULT_CONNECT_TIMEOUT)
             .map_err(|e| invalid(shown(), &format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             http,
             url: Arc::from(trimmed),
             credentials: None,
-            timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            custom_http: false,
+            retry: RetryPolicy::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -214,19 +254,62 @@ impl ConvexHttpClient {
         self
     }
 
-    /// Bounds each call, from connecting to reading the whole response. Without it a call waits
-    /// as long as the deployment does. A call that times out after sending is a
+    /// Bounds connecting (`connect`) and each attempt of a call (`request`: from connecting to
+    /// reading the whole response). Defaults: [`DEFAULT_CONNECT_TIMEOUT`] (10 s) and
+    /// [`DEFAULT_REQUEST_TIMEOUT`] (60 s). An attempt that times out after sending is a
     /// [`ConvexError::Transport`] with `request_sent: true`: for a mutation, its outcome is
-    /// unknown.
+    /// unknown. With a client of [`with_http_client`](Self::with_http_client), only the request
+    /// timeout applies (the connect timeout is that client's).
+    pub fn with_timeouts(mut self, connect: Duration, request: Duration) -> Self {
+        if !self.custom_http && connect != self.connect_timeout {
+            match build_http(connect) {
+                Ok(http) => {
+                    self.http = http;
+                    self.connect_timeout = connect;
+                }
+                // Building failed where it succeeded with the default timeout: keep the
+                // working client rather than fail a setter.
+                Err(error) => tracing::warn!(%error, "cannot apply the connect timeout"),
+            }
+        }
+        self.timeout = Some(request);
+        self
+    }
+
+    /// Sets the request timeout only (see [`with_timeouts`](Self::with_timeouts)).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
+    /// Retries transient failures as `policy` says (see [`RetryPolicy`]);
+    /// [`RetryPolicy::none()`] disables retries.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The connect timeout and the request timeout.
+    pub fn timeouts(&self) -> (Duration, Option<Duration>) {
+        (self.connect_timeout, self.timeout)
+    }
+
+    /// What this client and its clones have done so far.
+    pub fn stats(&self) -> ClientStats {
+        self.stats.snapshot()
+    }
+
     /// Uses `client` (e.g. one with a proxy, custom roots or shared with the application)
-    /// instead of a default one.
+    /// instead of a default one. Its own connect timeout applies; the request timeout of
+    /// [`with_timeouts`](Self::with_timeouts) still bounds each attempt.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http = client;
+        self.custom_http = true;
         self
     }
 
@@ -236,7 +319,10 @@ impl ConvexHttpClient {
     }
 
     /// Calls the function `path` (e.g. `"taskExecutionsStorage:insertMany"`) of kind `kind` with
-    /// `args`, and decodes its return value as `R`.
+    /// `args`, and decodes its return value as `R`. Retried as
+    /// [`RetrySafety::default_for(kind)`](RetrySafety::default_for) allows (queries on every
+    /// transient failure, mutations and actions only when they provably did not run); see
+    /// [`call_with_retry_safety`](Self::call_with_retry_safety).
     ///
     /// The arguments are serialized before anything is sent, so an [`ConvexError::Encode`]
     /// guarantees the deployment saw nothing.
@@ -250,18 +336,34 @@ impl ConvexHttpClient {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let result = async {
-            let body = encode_body(path, args)?;
-            let value = self.send(kind, path, body).await?;
-            decode_value(path, value)
-        }
-        .await;
-        result.map_err(|e| e.redact(&self.secrets(None)))
+        let context = context::current();
+        let safety = context
+            .retry_safety
+            .unwrap_or(RetrySafety::default_for(kind));
+        self.run(kind, safety, path, None, &context, args).await
+    }
+
+    /// Like [`call`](Self::call), retried as `safety` says.
+    pub async fn call_with_retry_safety<A, R>(
+        &self,
+        kind: FunctionKind,
+        safety: RetrySafety,
+        path: &str,
+        args: &A,
+    ) -> Result<R, ConvexError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let context = context::current();
+        self.run(kind, safety, path, None, &context, args).await
     }
 
     /// Like [`call`](Self::call), for a function of our generated public API: the arguments
     /// travel in the envelope `{"authSecret": <secret>, "args": <args>}`. A wrong secret comes
-    /// back as [`ConvexError::Unauthorized`].
+    /// back as [`ConvexError::Unauthorized`]. Retried as
+    /// [`RetrySafety::default_for(kind)`](RetrySafety::default_for) allows;
+    /// [`call_operation`](Self::call_operation) uses the operation's declared safety instead.
     pub async fn call_authenticated<A, R>(
         &self,
         kind: FunctionKind,
@@ -273,17 +375,67 @@ impl ConvexHttpClient {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        let context = context::current();
+        let safety = context
+            .retry_safety
+            .unwrap_or(RetrySafety::default_for(kind));
         let envelope = AuthEnvelope {
             auth_secret: secret.expose(),
             args,
         };
+        self.run(kind, safety, path, Some(secret), &context, &envelope)
+            .await
+    }
+
+    /// Calls the operation `O` of our generated public API at `path` (`<module>:<O::NAME>`),
+    /// with its kind and its declared [`RetrySafety`] (`O::RETRY_SAFETY`), in the auth
+    /// envelope, and decodes `O::Response`.
+    pub async fn call_operation<O: ConvexOperation>(
+        &self,
+        path: &str,
+        secret: &AuthSecret,
+        args: &O,
+    ) -> Result<O::Response, ConvexError> {
+        let context = context::current();
+        let envelope = AuthEnvelope {
+            auth_secret: secret.expose(),
+            args,
+        };
+        self.run(
+            O::KIND,
+            O::RETRY_SAFETY,
+            path,
+            Some(secret),
+            &context,
+            &envelope,
+        )
+        .await
+    }
+
+    /// Encodes, sends with retries, decodes; every error scrubbed of the secrets.
+    async fn run<A, R>(
+        &self,
+        kind: FunctionKind,
+        safety: RetrySafety,
+        path: &str,
+        secret: Option<&AuthSecret>,
+        context: &context::CallContext,
+        args: &A,
+    ) -> Result<R, ConvexError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let secrets = self.secrets(secret);
         let result = async {
-            let body = encode_body(path, &envelope)?;
-            let value = self.send(kind, path, body).await?;
+            let body = encode_body(path, args)?;
+            let value = self
+                .execute(kind, safety, path, body, context.clock.as_deref(), &secrets)
+                .await?;
             decode_value(path, value)
         }
         .await;
-        result.map_err(|e| e.redact(&self.secrets(Some(secret))))
+        result.map_err(|e| e.redact(&secrets))
     }
 
     /// Everything that must never show up in an error.
@@ -296,14 +448,137 @@ impl ConvexHttpClient {
             .collect()
     }
 
-    /// Posts `body` and returns the function's return value. Not generic, so that it is compiled
-    /// once rather than per argument/result type.
+    /// Sends `body` until an attempt succeeds or the policy and `safety` say stop. Not
+    /// generic, so that it is compiled once rather than per argument/result type.
+    async fn execute(
+        &self,
+        kind: FunctionKind,
+        safety: RetrySafety,
+        path: &str,
+        body: Vec<u8>,
+        clock: Option<&dyn ResponseClock>,
+        secrets: &[&str],
+    ) -> Result<Value, ConvexError> {
+        let span = tracing::info_span!(
+            "convex_call",
+            function = path,
+            kind = %kind,
+            retry = ?safety,
+            attempts = field::Empty,
+            duration_ms = field::Empty,
+            outcome = field::Empty,
+        );
+        let body = Bytes::from(body);
+        let call_span = span.clone();
+        async {
+            self.stats.call();
+            let start = Instant::now();
+            let mut earlier = Vec::new();
+            let mut earlier_may_have_applied = false;
+            let mut attempt: u32 = 0;
+            loop {
+                attempt += 1;
+                self.stats.request(attempt);
+                let attempt_span = tracing::debug_span!(
+                    "convex_attempt",
+                    attempt,
+                    duration_ms = field::Empty,
+                    outcome = field::Empty,
+                );
+                let attempt_start = Instant::now();
+                let result = self
+                    .send(kind, path, body.clone(), clock)
+                    .instrument(attempt_span.clone())
+                    .await;
+                attempt_span.record("duration_ms", millis(attempt_start.elapsed()));
+                let (error, retry_after) = match result {
+                    Ok(value) => {
+                        attempt_span.record("outcome", "ok");
+                        call_span.record("attempts", attempt);
+                        call_span.record("duration_ms", millis(start.elapsed()));
+                        call_span.record("outcome", "ok");
+                        return Ok(value);
+                    }
+                    Err(failed) => (failed.error.redact(secrets), failed.retry_after),
+                };
+                let failure_kind = self.stats.failed_attempt(&error);
+                attempt_span.record("outcome", failure_kind);
+                let outcome = classify_call(&error, kind);
+                let stop = match outcome {
+                    None => Some(StopReason::NotTransient),
+                    Some(outcome) if !may_resend(outcome, safety) => {
+                        Some(StopReason::OutcomeUnknown)
+                    }
+                    Some(_) if attempt >= self.retry.max_attempts => {
+                        Some(StopReason::MaxAttempts(self.retry.max_attempts))
+                    }
+                    Some(_) => None,
+                };
+                let delay = match stop {
+                    Some(_) => None,
+                    None => {
+                        let backoff = self.retry.backoff(attempt);
+                        let delay = retry_after.map_or(backoff, |asked| asked.max(backoff));
+                        Some(delay)
+                    }
+                };
+                let stop = match (stop, delay) {
+                    (Some(stop), _) => stop,
+                    (None, Some(delay)) if start.elapsed() + delay > self.retry.max_elapsed => {
+                        StopReason::MaxElapsed(self.retry.max_elapsed)
+                    }
+                    (None, Some(delay)) => {
+                        tracing::warn!(
+                            function = path,
+                            attempt,
+                            failure = failure_kind,
+                            delay_ms = millis(delay),
+                            error = %error,
+                            "retrying a failed Convex call"
+                        );
+                        if outcome == Some(Outcome::Unknown) && kind != FunctionKind::Query {
+                            earlier_may_have_applied = true;
+                        }
+                        earlier.push(format!(
+                            "attempt {attempt}: {}",
+                            excerpt(&error.to_string(), MAX_EARLIER_IN_ERROR)
+                        ));
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    (None, None) => StopReason::NotTransient,
+                };
+                self.stats.failed_call();
+                call_span.record("attempts", attempt);
+                call_span.record("duration_ms", millis(start.elapsed()));
+                call_span.record("outcome", failure_kind);
+                tracing::debug!(function = path, attempt, reason = %stop, error = %error, "Convex call failed");
+                if attempt == 1 && stop == StopReason::NotTransient {
+                    return Err(error);
+                }
+                return Err(ConvexError::Attempts {
+                    path: path.to_owned(),
+                    attempts: attempt,
+                    elapsed: start.elapsed(),
+                    stopped: stop,
+                    earlier,
+                    earlier_may_have_applied,
+                    last: Box::new(error),
+                });
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One attempt: posts `body` and returns the function's return value.
     async fn send(
         &self,
         kind: FunctionKind,
         path: &str,
-        body: Vec<u8>,
-    ) -> Result<Value, ConvexError> {
+        body: Bytes,
+        clock: Option<&dyn ResponseClock>,
+    ) -> Result<Value, FailedAttempt> {
         let mut request = self
             .http
             .post(format!("{}/api/{}", self.url, kind.endpoint()))
@@ -324,11 +599,28 @@ impl ConvexHttpClient {
             request = request.timeout(timeout);
         }
 
+        let sent = clock.map(ResponseClock::local_now);
         let response = request
             .send()
             .await
             .map_err(|e| transport_error(path, kind, &e))?;
+        if let (Some(clock), Some(sent)) = (clock, sent) {
+            let received = clock.local_now();
+            let date = response
+                .headers()
+                .get(DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_http_date);
+            if let Some(date) = date {
+                clock.observe(sent, received, date);
+            }
+        }
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // A failure while reading the body happens after the request was sent (the status line
         // already arrived), so `transport_error` sees a non-connect error: outcome unknown.
         let bytes = response
@@ -337,16 +629,47 @@ impl ConvexHttpClient {
             .map_err(|e| transport_error(path, kind, &e))?;
 
         match status.as_u16() {
-            200 | 560 => parse_function_result(path, &bytes),
-            code => Err(http_error(
-                path,
-                kind,
-                code,
-                status.canonical_reason(),
-                &bytes,
-            )),
+            200 | 560 => Ok(parse_function_result(path, &bytes)?),
+            code => Err(FailedAttempt {
+                error: http_error(path, kind, code, status.canonical_reason(), &bytes),
+                retry_after: matches!(code, 429 | 503).then_some(retry_after).flatten(),
+            }),
         }
     }
+}
+
+/// Why one attempt failed, and how long the server asked to wait before the next.
+struct FailedAttempt {
+    error: ConvexError,
+    retry_after: Option<Duration>,
+}
+
+impl From<ConvexError> for FailedAttempt {
+    fn from(error: ConvexError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .build()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `text` cut to `max` characters.
+fn excerpt(text: &str, max: usize) -> String {
+    let mut cut: String = text.chars().take(max).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
 }
 
 fn encode_body<A: Serialize + ?Sized>(path: &str, args: &A) -> Result<Vec<u8>, ConvexError> {
@@ -503,11 +826,17 @@ fn transport_error(path: &str, kind: FunctionKind, error: &reqwest::Error) -> Co
     if error.is_timeout() && !message.contains("timed out") {
         message.push_str(" (timed out)");
     }
+    if error.is_builder() {
+        return ConvexError::Encode {
+            path: path.to_owned(),
+            message: format!("the request could not be built: {message}"),
+        };
+    }
     ConvexError::Transport {
         path: path.to_owned(),
         kind,
         message,
-        request_sent: !(error.is_connect() || error.is_builder()),
+        request_sent: !error.is_connect(),
     }
 }
 

@@ -10,15 +10,20 @@
 //!   silently losing precision;
 //! - [`ConvexHttpClient`]: Convex's HTTP function API (`POST /api/{query,mutation,action}`),
 //!   including the `{authSecret, args}` envelope of our public API;
-//! - [`ConvexError`]: what went wrong, and whether retrying the call is safe;
+//! - [`ConvexError`]: what went wrong, whether it is transient, and whether retrying the call
+//!   is safe; [`RetryPolicy`]: which failed calls are retried, and when;
 //! - [`ConvexOperation`]: what the generated code states about each operation (name, kind,
 //!   limits, response type), so that generic code can call any of them.
 
+pub(crate) mod context;
 mod doc;
 mod error;
 mod http;
+pub mod http_date;
 mod id;
 mod operation;
+mod retry;
+mod stats;
 pub mod wire;
 
 #[cfg(test)]
@@ -26,6 +31,8 @@ mod http_tests;
 
 pub use doc::Doc;
 pub use error::{ConvexError, FunctionKind};
-pub use http::{AuthSecret, ConvexHttpClient};
+pub use http::{AuthSecret, ConvexHttpClient, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 pub use id::Id;
 pub use operation::{CallBudget, ConvexOperation, OperationLimits, RetrySafety};
+pub use retry::{RetryPolicy, StopReason};
+pub use stats::{ClientStats, FailureCounts};

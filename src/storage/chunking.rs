@@ -15,6 +15,12 @@
 //! Order is preserved: concatenating the chunks gives the input back. An element that does not
 //! fit in a call on its own is refused up front, naming it, so nothing is sent for a request
 //! that could only partly succeed.
+//!
+//! What the plan cannot know — the bytes a call will read, write and return on the server,
+//! which depend on the stored documents — the server's own byte budgets catch: it refuses such
+//! a call with `LIMIT_EXCEEDED` (and how many leading requests fit) before writing anything,
+//! and the storage splits it further (see `ConvexTaskExecutionsStorage`). [`document_size`]
+//! measures a document as Convex does, for its 1 MiB document limit.
 
 use std::io;
 use std::ops::Range;
@@ -185,6 +191,33 @@ pub fn split_into<T>(items: Vec<T>, chunks: &[Range<usize>]) -> Vec<Vec<T>> {
         .iter()
         .map(|range| items.by_ref().take(range.len()).collect())
         .collect()
+}
+
+/// The size of `value` as Convex counts it for its document limit (`Size` in Convex's `value`
+/// crate): 1 byte for null and booleans, 9 for numbers, 2 plus the UTF-8 length for strings,
+/// 2 plus the elements for arrays, and for objects 2 plus, per field, the name's length, 1 and
+/// the value. Computed from the JSON `value` serializes to (an absent optional field counts
+/// nothing, as it is not stored).
+pub fn document_size<T: Serialize>(value: &T) -> Result<u64, serde_json::Error> {
+    Ok(convex_size(&serde_json::to_value(value)?))
+}
+
+/// See [`document_size`].
+pub fn convex_size(value: &serde_json::Value) -> u64 {
+    use serde_json::Value;
+    let len = |s: &str| u64::try_from(s.len()).unwrap_or(u64::MAX);
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(_) => 9,
+        Value::String(s) => 2 + len(s),
+        Value::Array(items) => 2 + items.iter().map(convex_size).sum::<u64>(),
+        Value::Object(fields) => {
+            2 + fields
+                .iter()
+                .map(|(name, value)| len(name) + 1 + convex_size(value))
+                .sum::<u64>()
+        }
+    }
 }
 
 /// The length of `value`'s JSON, without building the text.

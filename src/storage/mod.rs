@@ -14,18 +14,23 @@
 pub mod chunking;
 mod contract;
 mod convex;
+mod decode;
 mod error;
 mod memory;
 mod options;
 mod requests;
+pub mod server_clock;
 mod value;
 
 #[cfg(test)]
 mod tests;
 
 pub use contract::TaskExecutionsStorage;
-pub use convex::ConvexTaskExecutionsStorage;
-pub use error::{StorageError, ALREADY_EXISTS_CODE};
+pub use convex::{ConvexTaskExecutionsStorage, SYSTEM_FIELDS_RESERVE_BYTES};
+pub use error::{
+    StorageError, UndecodableDocument, ALREADY_EXISTS_CODE, CONVEX_DOCUMENT_LIMIT_BYTES,
+    INVALID_ARGUMENT_CODE, LIMIT_EXCEEDED_CODE, TEST_MODE_REQUIRED_CODE,
+};
 pub use memory::{now_millis, system_clock, Clock, InMemoryTaskExecutionsStorage};
 pub use options::{shard_of_execution, split_limit, ConvexStorageOptions, MAX_TOTAL_SHARDS};
 pub use requests::{
@@ -39,6 +44,7 @@ pub use requests::{
     UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
     UpdateByStatusAndStartAtLessThanRequest,
 };
+pub use server_clock::{ClockEstimate, ServerClock};
 pub use value::{
     NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStorageFilters,
     TaskExecutionStorageUpdate, TaskExecutionStorageValue,

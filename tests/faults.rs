@@ -514,7 +514,10 @@ async fn proxy_lost_response_after_a_committed_insert() {
         "taskExecutionsStorage:insertMany",
         Fault::DropResponse,
     ));
-    let http = ConvexHttpClient::new(&proxy.url_for(deployment.url())).expect("url");
+    // No retries: the fault itself, as the client sees it.
+    let http = ConvexHttpClient::new(&proxy.url_for(deployment.url()))
+        .expect("url")
+        .with_retry_policy(RetryPolicy::none());
     let client = deployment.client_over(http);
     let error = client
         .insert_many(&InsertManyArgs {
@@ -524,7 +527,7 @@ async fn proxy_lost_response_after_a_committed_insert() {
         .expect_err("the response was dropped");
     assert!(
         matches!(
-            error,
+            error.last_attempt(),
             ConvexError::Transport {
                 request_sent: true,
                 ..
@@ -646,6 +649,8 @@ mod workload {
     #[derive(Debug)]
     pub struct Report {
         pub elapsed: Duration,
+        /// The workers' HTTP clients.
+        pub client: ClientTotals,
         pub proxy: ProxyStats,
         pub calls: Calls,
         pub errors: BTreeMap<&'static str, String>,
@@ -669,15 +674,47 @@ mod workload {
         proxy: &FaultProxy,
         plan: &Plan,
         make_http: &MakeHttp,
-    ) -> Arc<ConvexTaskExecutionsStorage> {
+    ) -> (Arc<ConvexTaskExecutionsStorage>, ConvexHttpClient) {
         let http = make_http(&proxy.url_for(deployment.url()));
-        Arc::new(
+        let storage = Arc::new(
             ConvexTaskExecutionsStorage::new(
-                deployment.client_over(http),
+                deployment.client_over(http.clone()),
                 ConvexStorageOptions::default().with_total_shards(plan.total_shards),
             )
             .expect("valid options"),
-        )
+        );
+        (storage, http)
+    }
+
+    /// The workers' clients' counters, summed.
+    #[derive(Clone, Debug, Default)]
+    pub struct ClientTotals {
+        pub calls: u64,
+        pub requests: u64,
+        pub retries: u64,
+        pub failed_calls: u64,
+        pub connect: u64,
+        pub timeout: u64,
+        pub connection_lost: u64,
+        pub rate_limited: u64,
+        pub unavailable: u64,
+        pub bad_gateway: u64,
+    }
+
+    impl ClientTotals {
+        fn add(&mut self, http: &ConvexHttpClient) {
+            let s = http.stats();
+            self.calls += s.calls;
+            self.requests += s.requests;
+            self.retries += s.retries;
+            self.failed_calls += s.failed_calls;
+            self.connect += s.failures.connect;
+            self.timeout += s.failures.timeout;
+            self.connection_lost += s.failures.connection_lost;
+            self.rate_limited += s.failures.rate_limited;
+            self.unavailable += s.failures.unavailable;
+            self.bad_gateway += s.failures.bad_gateway;
+        }
     }
 
     fn ids_of(values: &[TaskExecutionStorageValue]) -> Vec<String> {
@@ -709,8 +746,10 @@ mod workload {
         let deadline = started + plan.deadline;
 
         let mut workers = Vec::new();
+        let mut clients = Vec::new();
         for w in 0..plan.workers {
-            let storage = storage(deployment, &proxy, plan, &*make_http);
+            let (storage, http) = storage(deployment, &proxy, plan, &*make_http);
+            clients.push(http);
             let mine: Vec<String> = ids.iter().skip(w).step_by(plan.workers).cloned().collect();
             let shared = shared.clone();
             let plan = plan.clone();
@@ -806,8 +845,13 @@ mod workload {
         }
         let calls = shared.calls.lock().expect("calls").clone();
         let errors = shared.errors.lock().expect("errors").clone();
+        let mut client = ClientTotals::default();
+        for http in &clients {
+            client.add(http);
+        }
         Report {
             elapsed,
+            client,
             proxy: proxy.stats(),
             calls,
             errors,
@@ -1120,6 +1164,22 @@ mod workload {
                 self.elapsed
             );
             println!("  proxy: {}", self.proxy);
+            let c = &self.client;
+            println!(
+                "  clients: {} calls, {} requests, {} retries, {} calls failed after retries; \
+                 failed attempts: connect {}, timeout {}, connection lost {}, 429 {}, 503 {}, \
+                 502/504 {}",
+                c.calls,
+                c.requests,
+                c.retries,
+                c.failed_calls,
+                c.connect,
+                c.timeout,
+                c.connection_lost,
+                c.rate_limited,
+                c.unavailable,
+                c.bad_gateway
+            );
             println!(
                 "  claims observed {}, executions re-claimed {}, expired claims swept {}, \
                  expired closings swept {}, claimed twice {}, not closed {}",
@@ -1167,7 +1227,8 @@ async fn workload_under_faults_closes_every_execution_once() {
     let make_http: Arc<workload::MakeHttp> = Arc::new(|url: &str| {
         ConvexHttpClient::new(url)
             .expect("a valid URL")
-            .with_timeout(Duration::from_secs(30))
+            .with_timeouts(Duration::from_secs(2), Duration::from_secs(30))
+            .with_retry_policy(lost::quick_retries())
     });
     let report = workload::run(&deployment, &plan, make_http).await;
     report.print(&plan);
@@ -1186,4 +1247,1315 @@ async fn workload_under_faults_closes_every_execution_once() {
         "the blackout happened"
     );
     assert!(report.proxy.faults_total() > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each of the 17 operations: the response lost after the commit, then the client's retry (or
+// not, per the operation's declared RetrySafety). Then the other faults.
+// ---------------------------------------------------------------------------------------------
+
+mod lost {
+    use std::time::{Duration, Instant};
+
+    use durable_execution_storage_convex::runtime::{
+        ConvexError, ConvexHttpClient, ConvexOperation, RetryPolicy, RetrySafety, StopReason,
+    };
+    use durable_execution_storage_convex::storage::{
+        now_millis, GetByIdRequest, StorageError, TaskExecutionStorageUpdate,
+        TaskExecutionStorageValue, TaskExecutionsStorage,
+        UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
+        UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+        UpdateByStatusAndStartAtLessThanRequest,
+    };
+    use durable_execution_storage_convex::task_executions::{
+        self as tx, CloseStatus, TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset,
+    };
+    use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
+
+    use crate::support::fault_proxy::{Fault, FaultProxy, Rule};
+    use crate::support::{child_value, new_value, TestDeployment};
+
+    /// The design's retry safety of each operation (SPEC §B, the README's table).
+    pub const RETRY_SAFETY: [(&str, RetrySafety); 17] = [
+        ("insertMany", RetrySafety::VerifyDuplicates),
+        ("getManyById", RetrySafety::Idempotent),
+        ("getManyBySleepingTaskUniqueId", RetrySafety::Idempotent),
+        ("updateManyById", RetrySafety::Idempotent),
+        (
+            "updateManyByIdAndInsertChildrenIfUpdated",
+            RetrySafety::VerifyDuplicates,
+        ),
+        (
+            "updateByStatusAndStartAtLessThanAndReturn",
+            RetrySafety::OnlyUnsent,
+        ),
+        (
+            "updateByStatusAndOCFPStatusAndACCZeroAndReturn",
+            RetrySafety::OnlyUnsent,
+        ),
+        ("updateByCloseStatusAndReturn", RetrySafety::OnlyUnsent),
+        (
+            "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
+            RetrySafety::Idempotent,
+        ),
+        ("updateByOCFPExpiresAt", RetrySafety::Idempotent),
+        ("updateByCloseExpiresAt", RetrySafety::Idempotent),
+        ("updateByExecutorIdAndNPCAndReturn", RetrySafety::OnlyUnsent),
+        ("getManyByParentExecutionId", RetrySafety::Idempotent),
+        (
+            "updateManyByParentExecutionIdAndIsFinished",
+            RetrySafety::Idempotent,
+        ),
+        (
+            "updateAndDecrementParentACCByIsFinishedAndCloseStatus",
+            RetrySafety::OnlyUnsent,
+        ),
+        ("deleteById", RetrySafety::Idempotent),
+        ("deleteAll", RetrySafety::Idempotent),
+    ];
+
+    /// What the generated code declares for each operation.
+    pub fn declared() -> Vec<(&'static str, RetrySafety)> {
+        fn of<O: ConvexOperation>() -> (&'static str, RetrySafety) {
+            (O::NAME, O::RETRY_SAFETY)
+        }
+        vec![
+            of::<tx::InsertManyArgs>(),
+            of::<tx::GetManyByIdArgs>(),
+            of::<tx::GetManyBySleepingTaskUniqueIdArgs>(),
+            of::<tx::UpdateManyByIdArgs>(),
+            of::<tx::UpdateManyByIdAndInsertChildrenIfUpdatedArgs>(),
+            of::<tx::UpdateByStatusAndStartAtLessThanAndReturnArgs>(),
+            of::<tx::UpdateByStatusAndOcfpStatusAndAccZeroAndReturnArgs>(),
+            of::<tx::UpdateByCloseStatusAndReturnArgs>(),
+            of::<tx::UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanArgs>(),
+            of::<tx::UpdateByOcfpExpiresAtArgs>(),
+            of::<tx::UpdateByCloseExpiresAtArgs>(),
+            of::<tx::UpdateByExecutorIdAndNpcAndReturnArgs>(),
+            of::<tx::GetManyByParentExecutionIdArgs>(),
+            of::<tx::UpdateManyByParentExecutionIdAndIsFinishedArgs>(),
+            of::<tx::UpdateAndDecrementParentAccByIsFinishedAndCloseStatusArgs>(),
+            of::<tx::DeleteByIdArgs>(),
+            of::<tx::DeleteAllArgs>(),
+        ]
+    }
+
+    /// The lease of the executions of these tests (their `timeoutMs`), and of the processing
+    /// and closing batches they pick.
+    pub const LEASE_MS: u64 = 1_000;
+
+    /// One test's database, a proxy in front of it, a storage through the proxy (one shard,
+    /// test mode, quick retries) and one straight to the server (to set up and to look).
+    pub struct Rig {
+        pub deployment: TestDeployment,
+        pub proxy: FaultProxy,
+        pub http: ConvexHttpClient,
+        pub storage: ConvexTaskExecutionsStorage,
+        pub direct: ConvexTaskExecutionsStorage,
+    }
+
+    pub fn quick_retries() -> RetryPolicy {
+        RetryPolicy::default()
+            .with_initial_backoff(Duration::from_millis(20))
+            .with_max_backoff(Duration::from_millis(200))
+    }
+
+    impl Rig {
+        pub async fn new(name: &str) -> Self {
+            Self::with_request_timeout(name, Duration::from_secs(20)).await
+        }
+
+        pub async fn with_request_timeout(name: &str, request_timeout: Duration) -> Self {
+            let deployment = TestDeployment::local_only(name, true);
+            let proxy = FaultProxy::start(deployment.url()).await.expect("proxy");
+            let http = ConvexHttpClient::new(&proxy.url_for(deployment.url()))
+                .expect("url")
+                .with_timeouts(Duration::from_secs(2), request_timeout)
+                .with_retry_policy(quick_retries());
+            let options = ConvexStorageOptions::default().with_test_mode(true);
+            let storage = ConvexTaskExecutionsStorage::new(
+                deployment.client_over(http.clone()),
+                options.clone(),
+            )
+            .expect("options");
+            let direct = deployment.storage(options);
+            Self {
+                deployment,
+                proxy,
+                http,
+                storage,
+                direct,
+            }
+        }
+
+        /// Requests the proxy saw for the function `name`.
+        pub fn requests(&self, name: &str) -> usize {
+            self.proxy.events_for(name).len()
+        }
+
+        pub async fn insert(&self, values: Vec<TaskExecutionStorageValue>) {
+            self.direct.insert_many(values).await.expect("set up");
+        }
+
+        pub async fn get(&self, id: &str) -> Option<TaskExecutionStorageValue> {
+            self.direct
+                .get_many_by_id(vec![GetByIdRequest {
+                    execution_id: id.to_owned(),
+                    filters: None,
+                }])
+                .await
+                .expect("read")
+                .pop()
+                .flatten()
+        }
+
+        pub async fn get_all(&self, ids: &[&str]) -> Vec<Option<TaskExecutionStorageValue>> {
+            self.direct
+                .get_many_by_id(
+                    ids.iter()
+                        .map(|id| GetByIdRequest {
+                            execution_id: (*id).to_owned(),
+                            filters: None,
+                        })
+                        .collect(),
+                )
+                .await
+                .expect("read")
+        }
+
+        /// Waits until the server's clock is past the `updatedAt` of `ids`, so that "not
+        /// updated since now" holds for them.
+        pub async fn settle(&self, ids: &[&str]) {
+            let latest = self
+                .get_all(ids)
+                .await
+                .into_iter()
+                .flatten()
+                .map(|v| v.updated_at)
+                .max()
+                .unwrap_or(0);
+            wait_past(latest).await;
+        }
+
+        /// Loses the next response of `name` after the server committed it.
+        pub fn lose_next_response(&self, name: &str) {
+            self.proxy.add_rule(Rule::path(name, Fault::DropResponse));
+        }
+    }
+
+    /// A ready execution with a short lease.
+    pub fn ready(id: &str) -> TaskExecutionStorageValue {
+        let mut value = new_value(id);
+        value.timeout_ms = LEASE_MS;
+        value
+    }
+
+    pub fn touch(now: u64) -> TaskExecutionStorageUpdate {
+        TaskExecutionStorageUpdate {
+            updated_at: now,
+            ..TaskExecutionStorageUpdate::default()
+        }
+    }
+
+    /// The error of a call whose response was lost and which was not re-sent: transient,
+    /// of unknown outcome (not retry-safe), stopped for that reason after one attempt.
+    pub fn assert_unknown_outcome(error: &StorageError, name: &str) {
+        let convex = error
+            .convex_error()
+            .unwrap_or_else(|| panic!("{name}: a Convex error, got {error:?}"));
+        assert!(error.is_transient(), "{name}: transient: {error:?}");
+        assert!(!error.is_retry_safe(), "{name}: not retry-safe: {error:?}");
+        assert!(
+            matches!(
+                convex,
+                ConvexError::Attempts {
+                    attempts: 1,
+                    stopped: StopReason::OutcomeUnknown,
+                    ..
+                }
+            ),
+            "{name}: one attempt, stopped because the outcome is unknown: {convex:?}"
+        );
+        assert!(
+            matches!(
+                convex.last_attempt(),
+                ConvexError::Transport {
+                    request_sent: true,
+                    ..
+                }
+            ),
+            "{name}: {convex:?}"
+        );
+    }
+
+    /// Waits until the server's clock passes `at` (epoch ms), plus a margin. The local
+    /// server runs on this machine: its clock is this process's system clock (the storage's
+    /// estimate from `Date` headers is only good to about half a second).
+    pub async fn wait_past(at: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while now_millis() <= at + 20 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn claim_request(executor: &str, now: u64) -> UpdateByStatusAndStartAtLessThanRequest {
+        UpdateByStatusAndStartAtLessThanRequest {
+            status: TaskExecutionStatus::Ready,
+            start_at_less_than: now + 1,
+            update: TaskExecutionStorageUpdate {
+                status: Some(TaskExecutionStatus::Running),
+                executor_id: Some(executor.to_owned()),
+                started_at: Some(now),
+                ..touch(now)
+            },
+            update_expires_at_with_started_at: now,
+            limit: 10,
+        }
+    }
+
+    pub fn expire_claims_request(
+        now: u64,
+    ) -> UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
+        UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
+            status: TaskExecutionStatus::Running,
+            is_sleeping_task: false,
+            expires_at_less_than: now,
+            update: TaskExecutionStorageUpdate {
+                status: Some(TaskExecutionStatus::Ready),
+                unset: Some(TaskExecutionUnset {
+                    executor_id: true,
+                    expires_at: true,
+                    started_at: true,
+                    ..TaskExecutionUnset::default()
+                }),
+                ..touch(now)
+            },
+            limit: 100,
+        }
+    }
+
+    pub fn by_id(id: &str) -> GetByIdRequest {
+        GetByIdRequest {
+            execution_id: id.to_owned(),
+            filters: None,
+        }
+    }
+
+    pub fn update_by_id(
+        id: &str,
+        filters: Option<TaskExecutionFilters>,
+        update: TaskExecutionStorageUpdate,
+    ) -> UpdateByIdRequest {
+        UpdateByIdRequest {
+            execution_id: id.to_owned(),
+            filters,
+            update,
+        }
+    }
+
+    pub fn status_filter(status: TaskExecutionStatus) -> Option<TaskExecutionFilters> {
+        Some(TaskExecutionFilters {
+            status: Some(status),
+            ..TaskExecutionFilters::default()
+        })
+    }
+
+    pub fn ids(values: &[TaskExecutionStorageValue]) -> Vec<String> {
+        let mut ids: Vec<String> = values.iter().map(|v| v.execution_id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn child(id: &str, parent: &str, index: u32) -> TaskExecutionStorageValue {
+        let mut value = child_value(id, parent, index);
+        value.timeout_ms = LEASE_MS;
+        value
+    }
+
+    /// A parent running, with `children` children inserted under it, `finished` of which
+    /// finished and ready to close; its active children count says `children`.
+    pub async fn family(rig: &Rig, parent: &str, children: u32, finished: u32) -> Vec<String> {
+        let mut value = ready(parent);
+        value.status = TaskExecutionStatus::Running;
+        rig.insert(vec![value]).await;
+        let kids: Vec<TaskExecutionStorageValue> = (0..children)
+            .map(|i| {
+                let mut kid = child(&format!("{parent}-c{i}"), parent, i);
+                if i < finished {
+                    kid.status = TaskExecutionStatus::Completed;
+                    kid.is_finished = true;
+                    kid.close_status = CloseStatus::Ready;
+                }
+                kid
+            })
+            .collect();
+        let names = kids.iter().map(|k| k.execution_id.clone()).collect();
+        let now = rig.direct.now_millis();
+        rig.direct
+            .update_many_by_id_and_insert_children_if_updated(vec![
+                UpdateByIdAndInsertChildrenIfUpdatedRequest {
+                    execution_id: parent.to_owned(),
+                    filters: None,
+                    update: TaskExecutionStorageUpdate {
+                        status: Some(TaskExecutionStatus::WaitingForChildren),
+                        active_children_count: Some(children),
+                        ..touch(now)
+                    },
+                    children_task_executions_to_insert_if_any_updated: kids,
+                },
+            ])
+            .await
+            .expect("set up the family");
+        names
+    }
+}
+
+use durable_execution_storage_convex::runtime::{RetryPolicy, StopReason};
+use durable_execution_storage_convex::storage::{
+    GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest, TaskExecutionStorageUpdate,
+    TaskExecutionsStorage, UpdateAndDecrementParentActiveChildrenCountRequest,
+    UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
+    UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    UpdateByIdAndInsertChildrenIfUpdatedRequest,
+    UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
+    UpdateByParentExecutionIdAndIsFinishedRequest,
+    UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
+};
+use durable_execution_storage_convex::task_executions::{
+    CloseStatus, OnChildrenFinishedProcessingStatus, TaskExecutionStatus, TaskExecutionUnset,
+};
+use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
+use lost::{
+    assert_unknown_outcome, by_id, claim_request, expire_claims_request, family, ids, ready,
+    status_filter, touch, update_by_id, wait_past, Rig, LEASE_MS,
+};
+
+#[test]
+fn every_operation_declares_the_designed_retry_safety() {
+    let declared = lost::declared();
+    assert_eq!(declared.len(), 17);
+    let mismatches: Vec<String> = lost::RETRY_SAFETY
+        .iter()
+        .zip(&declared)
+        .filter(|(designed, declared)| designed != declared)
+        .map(|((name, designed), (_, declared))| {
+            format!("{name}: the design says {designed:?}, the declaration {declared:?}")
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// insertMany (verify_duplicates): the re-send is refused as a duplicate of the first
+/// attempt; the client reads the executions back, finds them as sent: success, inserted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_insert_many_is_re_sent_and_verified() {
+    let rig = Rig::new("lost_insertMany").await;
+    rig.lose_next_response("insertMany");
+    rig.storage
+        .insert_many(vec![ready("a"), ready("b")])
+        .await
+        .expect("the re-sent insert is verified as the first one's success");
+    let stored = rig.get_all(&["a", "b"]).await;
+    assert!(stored.iter().all(Option::is_some), "{stored:?}");
+    assert_eq!(rig.requests("insertMany"), 2, "sent twice");
+    assert!(rig.requests("getManyById") >= 1, "then read back");
+    assert_eq!(rig.http.stats().retries, 1);
+    assert_eq!(rig.deployment.calls("insertMany").await, Some(2));
+
+    // A real duplicate (different content, no lost response) is still refused.
+    let mut other = ready("a");
+    other.input = "{\"different\":true}".to_owned();
+    let error = rig
+        .storage
+        .insert_many(vec![other])
+        .await
+        .expect_err("a real duplicate");
+    assert!(error.is_already_exists(), "{error:?}");
+}
+
+/// The three queries (idempotent): re-sent, same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_queries_are_re_sent() {
+    let rig = Rig::new("lost_queries").await;
+    let mut sleeping = ready("s");
+    sleeping.is_sleeping_task = true;
+    sleeping.sleeping_task_unique_id = Some("s-unique".to_owned());
+    rig.insert(vec![ready("a"), sleeping]).await;
+    family(&rig, "p", 2, 0).await;
+
+    rig.lose_next_response("getManyById");
+    let got = rig
+        .storage
+        .get_many_by_id(vec![by_id("a"), by_id("nope")])
+        .await
+        .expect("re-sent");
+    assert_eq!(got[0].as_ref().map(|v| v.execution_id.as_str()), Some("a"));
+    assert!(got[1].is_none());
+    assert_eq!(rig.requests("getManyById"), 2);
+
+    rig.lose_next_response("getManyBySleepingTaskUniqueId");
+    let got = rig
+        .storage
+        .get_many_by_sleeping_task_unique_id(vec![GetBySleepingTaskUniqueIdRequest {
+            sleeping_task_unique_id: "s-unique".to_owned(),
+        }])
+        .await
+        .expect("re-sent");
+    assert_eq!(got[0].as_ref().map(|v| v.execution_id.as_str()), Some("s"));
+    assert_eq!(rig.requests("getManyBySleepingTaskUniqueId"), 2);
+
+    rig.lose_next_response("getManyByParentExecutionId");
+    let got = rig
+        .storage
+        .get_many_by_parent_execution_id(vec![GetByParentExecutionIdRequest {
+            parent_execution_id: "p".to_owned(),
+        }])
+        .await
+        .expect("re-sent");
+    assert_eq!(ids(&got[0]), ["p-c0", "p-c1"]);
+    assert_eq!(rig.requests("getManyByParentExecutionId"), 2);
+    assert_eq!(rig.http.stats().retries, 3);
+}
+
+/// updateManyById (idempotent): the same patch again; with a filter the patch no longer
+/// matches and is skipped. One application either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_update_many_by_id_is_re_sent() {
+    let rig = Rig::new("lost_updateManyById").await;
+    let mut running = ready("r");
+    running.status = TaskExecutionStatus::Running;
+    rig.insert(vec![running, ready("plain")]).await;
+    rig.lose_next_response("updateManyById");
+    let now = rig.storage.now_millis();
+    rig.storage
+        .update_many_by_id(vec![
+            update_by_id(
+                "r",
+                status_filter(TaskExecutionStatus::Running),
+                TaskExecutionStorageUpdate {
+                    status: Some(TaskExecutionStatus::Completed),
+                    is_finished: Some(true),
+                    output: Some("out".to_owned()),
+                    ..touch(now)
+                },
+            ),
+            update_by_id(
+                "plain",
+                None,
+                TaskExecutionStorageUpdate {
+                    retry_attempts: Some(2),
+                    ..touch(now)
+                },
+            ),
+        ])
+        .await
+        .expect("re-sent");
+    let r = rig.get("r").await.expect("r");
+    assert_eq!(r.status, TaskExecutionStatus::Completed);
+    assert!(r.is_finished);
+    assert_eq!(r.output.as_deref(), Some("out"));
+    assert_eq!(rig.get("plain").await.expect("plain").retry_attempts, 2);
+    assert_eq!(rig.requests("updateManyById"), 2);
+    assert_eq!(rig.deployment.calls("updateManyById").await, Some(2));
+}
+
+/// updateManyByIdAndInsertChildrenIfUpdated (verify_duplicates): with a filter the re-send
+/// skips (the parent no longer matches); without, its children are refused as duplicates and
+/// the client verifies the parent's children are there. Children inserted once either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_update_and_insert_children_is_re_sent_and_verified() {
+    let rig = Rig::new("lost_insertChildren").await;
+    let mut filtered = ready("pf");
+    filtered.status = TaskExecutionStatus::Running;
+    let mut unfiltered = ready("pu");
+    unfiltered.status = TaskExecutionStatus::Running;
+    rig.insert(vec![filtered, unfiltered]).await;
+    for (parent, filters) in [
+        ("pf", status_filter(TaskExecutionStatus::Running)),
+        ("pu", None),
+    ] {
+        rig.lose_next_response("updateManyByIdAndInsertChildrenIfUpdated");
+        let now = rig.storage.now_millis();
+        rig.storage
+            .update_many_by_id_and_insert_children_if_updated(vec![
+                UpdateByIdAndInsertChildrenIfUpdatedRequest {
+                    execution_id: parent.to_owned(),
+                    filters,
+                    update: TaskExecutionStorageUpdate {
+                        status: Some(TaskExecutionStatus::WaitingForChildren),
+                        active_children_count: Some(2),
+                        ..touch(now)
+                    },
+                    children_task_executions_to_insert_if_any_updated: vec![
+                        lost::child(&format!("{parent}-0"), parent, 0),
+                        lost::child(&format!("{parent}-1"), parent, 1),
+                    ],
+                },
+            ])
+            .await
+            .unwrap_or_else(|e| panic!("{parent}: re-sent and verified: {e:?}"));
+        let p = rig.get(parent).await.expect("parent");
+        assert_eq!(p.status, TaskExecutionStatus::WaitingForChildren);
+        assert_eq!(p.active_children_count, 2);
+        let children = rig
+            .direct
+            .get_many_by_parent_execution_id(vec![GetByParentExecutionIdRequest {
+                parent_execution_id: parent.to_owned(),
+            }])
+            .await
+            .expect("children");
+        assert_eq!(
+            ids(&children[0]),
+            [format!("{parent}-0"), format!("{parent}-1")],
+            "{parent}: each child once"
+        );
+    }
+    assert_eq!(rig.requests("updateManyByIdAndInsertChildrenIfUpdated"), 4);
+    assert_eq!(rig.http.stats().retries, 2);
+}
+
+/// The claim (only_unsent): NOT re-sent. The call fails with an unknown outcome; the
+/// executions stay claimed (running, with their lease) until the lease expires, then the
+/// expiry sweep gives them back and they are claimed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_claim_is_not_re_sent_and_the_lease_expires() {
+    let rig = Rig::new("lost_claim").await;
+    rig.insert(vec![ready("a"), ready("b"), ready("c")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    rig.lose_next_response("updateByStatusAndStartAtLessThanAndReturn");
+    let now = rig.storage.now_millis();
+    let error = rig
+        .storage
+        .update_by_status_and_start_at_less_than_and_return(claim_request("lost", now))
+        .await
+        .expect_err("the lost claim is not re-sent");
+    assert_unknown_outcome(&error, "claim");
+    assert_eq!(rig.requests("updateByStatusAndStartAtLessThanAndReturn"), 1);
+    assert_eq!(rig.http.stats().retries, 0);
+
+    // Claimed by the lost call, with a lease.
+    let stored = rig.get_all(&["a", "b", "c"]).await;
+    let mut latest_expiry = 0;
+    for value in stored.iter().flatten() {
+        assert_eq!(value.status, TaskExecutionStatus::Running);
+        assert_eq!(value.executor_id.as_deref(), Some("lost"));
+        let expires_at = value.expires_at.expect("a lease");
+        latest_expiry = latest_expiry.max(expires_at);
+    }
+    assert_eq!(stored.iter().flatten().count(), 3);
+    // Nobody else can claim them while the lease holds.
+    let now = rig.direct.now_millis();
+    let again = rig
+        .direct
+        .update_by_status_and_start_at_less_than_and_return(claim_request("other", now))
+        .await
+        .expect("claim");
+    assert!(again.is_empty(), "still leased: {again:?}");
+    let swept = rig
+        .direct
+        .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire_claims_request(now))
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 0, "the lease has not expired yet");
+
+    // After the lease: swept back to ready, claimable again.
+    wait_past(latest_expiry).await;
+    let now = rig.direct.now_millis();
+    let swept = rig
+        .direct
+        .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire_claims_request(now))
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 3);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let now = rig.direct.now_millis();
+    let reclaimed = rig
+        .direct
+        .update_by_status_and_start_at_less_than_and_return(claim_request("other", now))
+        .await
+        .expect("claim");
+    assert_eq!(ids(&reclaimed), ["a", "b", "c"]);
+}
+
+/// On-children-finished processing pick (only_unsent): not re-sent; `ocfpStatus` stays
+/// `processing` until `ocfpExpiresAt`, then the sweep resets it and it is picked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_ocfp_pick_is_not_re_sent_and_expires() {
+    let rig = Rig::new("lost_ocfp").await;
+    let mut parent = ready("p");
+    parent.status = TaskExecutionStatus::WaitingForChildren;
+    rig.insert(vec![parent]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pick = |now: u64| {
+        UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest {
+            status: TaskExecutionStatus::WaitingForChildren,
+            on_children_finished_processing_status: OnChildrenFinishedProcessingStatus::Idle,
+            update: TaskExecutionStorageUpdate {
+                on_children_finished_processing_status: Some(
+                    OnChildrenFinishedProcessingStatus::Processing,
+                ),
+                on_children_finished_processing_expires_at: Some(now + LEASE_MS),
+                ..touch(now)
+            },
+            limit: 10,
+        }
+    };
+    rig.lose_next_response("updateByStatusAndOCFPStatusAndACCZeroAndReturn");
+    let error = rig
+        .storage
+        .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(pick(rig.storage.now_millis()))
+        .await
+        .expect_err("not re-sent");
+    assert_unknown_outcome(&error, "ocfp pick");
+    assert_eq!(
+        rig.requests("updateByStatusAndOCFPStatusAndACCZeroAndReturn"),
+        1
+    );
+    let p = rig.get("p").await.expect("p");
+    assert_eq!(
+        p.on_children_finished_processing_status,
+        OnChildrenFinishedProcessingStatus::Processing
+    );
+    let expires_at = p
+        .on_children_finished_processing_expires_at
+        .expect("an expiry");
+    wait_past(expires_at).await;
+    let now = rig.direct.now_millis();
+    let reset = rig
+        .direct
+        .update_by_on_children_finished_processing_expires_at_less_than(
+            UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+                on_children_finished_processing_expires_at_less_than: now,
+                update: TaskExecutionStorageUpdate {
+                    on_children_finished_processing_status: Some(
+                        OnChildrenFinishedProcessingStatus::Idle,
+                    ),
+                    unset: Some(TaskExecutionUnset {
+                        on_children_finished_processing_expires_at: true,
+                        ..TaskExecutionUnset::default()
+                    }),
+                    ..touch(now)
+                },
+                limit: 10,
+            },
+        )
+        .await
+        .expect("sweep");
+    assert_eq!(reset, 1);
+    rig.settle(&["p"]).await;
+    let picked = rig
+        .direct
+        .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(pick(rig.direct.now_millis()))
+        .await
+        .expect("pick");
+    assert_eq!(ids(&picked), ["p"]);
+}
+
+/// Closing pick (only_unsent): not re-sent; `closeStatus` stays `closing` until
+/// `closeExpiresAt`, then the sweep gives it back and it is picked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_close_pick_is_not_re_sent_and_expires() {
+    let rig = Rig::new("lost_close").await;
+    let mut done = ready("d");
+    done.status = TaskExecutionStatus::Completed;
+    done.is_finished = true;
+    done.close_status = CloseStatus::Ready;
+    rig.insert(vec![done]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pick = |now: u64| UpdateByCloseStatusRequest {
+        close_status: CloseStatus::Ready,
+        update: TaskExecutionStorageUpdate {
+            close_status: Some(CloseStatus::Closing),
+            close_expires_at: Some(now + LEASE_MS),
+            ..touch(now)
+        },
+        limit: 10,
+    };
+    rig.lose_next_response("updateByCloseStatusAndReturn");
+    let error = rig
+        .storage
+        .update_by_close_status_and_return(pick(rig.storage.now_millis()))
+        .await
+        .expect_err("not re-sent");
+    assert_unknown_outcome(&error, "close pick");
+    assert_eq!(rig.requests("updateByCloseStatusAndReturn"), 1);
+    let d = rig.get("d").await.expect("d");
+    assert_eq!(d.close_status, CloseStatus::Closing);
+    wait_past(d.close_expires_at.expect("an expiry")).await;
+    let now = rig.direct.now_millis();
+    let reset = rig
+        .direct
+        .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
+            close_expires_at_less_than: now,
+            update: TaskExecutionStorageUpdate {
+                close_status: Some(CloseStatus::Ready),
+                unset: Some(TaskExecutionUnset {
+                    close_expires_at: true,
+                    ..TaskExecutionUnset::default()
+                }),
+                ..touch(now)
+            },
+            limit: 10,
+        })
+        .await
+        .expect("sweep");
+    assert_eq!(reset, 1);
+    rig.settle(&["d"]).await;
+    let picked = rig
+        .direct
+        .update_by_close_status_and_return(pick(rig.direct.now_millis()))
+        .await
+        .expect("pick");
+    assert_eq!(ids(&picked), ["d"]);
+}
+
+/// The three expiry sweeps (idempotent): re-sent; the second sweep finds nothing more (its
+/// count, 0, is what the call returns); every expired execution patched once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_sweeps_are_re_sent() {
+    let rig = Rig::new("lost_sweeps").await;
+    let now = rig.direct.now_millis();
+    let lease_end = now + 200;
+    let mut values = Vec::new();
+    for id in ["x1", "x2"] {
+        let mut value = ready(id);
+        value.status = TaskExecutionStatus::Running;
+        value.expires_at = Some(lease_end);
+        value.on_children_finished_processing_status =
+            OnChildrenFinishedProcessingStatus::Processing;
+        value.on_children_finished_processing_expires_at = Some(lease_end);
+        value.close_status = CloseStatus::Closing;
+        value.close_expires_at = Some(lease_end);
+        values.push(value);
+    }
+    rig.insert(values).await;
+    let stored = rig.get_all(&["x1", "x2"]).await;
+    let latest = stored
+        .iter()
+        .flatten()
+        .flat_map(|v| {
+            [
+                v.expires_at,
+                v.on_children_finished_processing_expires_at,
+                v.close_expires_at,
+            ]
+        })
+        .flatten()
+        .max()
+        .expect("expiries");
+    wait_past(latest).await;
+    let now = rig.storage.now_millis();
+
+    rig.lose_next_response("updateByStatusAndIsSleepingTaskAndExpiresAtLessThan");
+    let n = rig
+        .storage
+        .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire_claims_request(now))
+        .await
+        .expect("re-sent");
+    assert_eq!(n, 0, "the re-sent sweep's own count");
+
+    rig.lose_next_response("updateByOCFPExpiresAt");
+    let n = rig
+        .storage
+        .update_by_on_children_finished_processing_expires_at_less_than(
+            UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+                on_children_finished_processing_expires_at_less_than: now,
+                update: TaskExecutionStorageUpdate {
+                    on_children_finished_processing_status: Some(
+                        OnChildrenFinishedProcessingStatus::Idle,
+                    ),
+                    unset: Some(TaskExecutionUnset {
+                        on_children_finished_processing_expires_at: true,
+                        ..TaskExecutionUnset::default()
+                    }),
+                    ..touch(now)
+                },
+                limit: 10,
+            },
+        )
+        .await
+        .expect("re-sent");
+    assert_eq!(n, 0);
+
+    rig.lose_next_response("updateByCloseExpiresAt");
+    let n = rig
+        .storage
+        .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
+            close_expires_at_less_than: now,
+            update: TaskExecutionStorageUpdate {
+                close_status: Some(CloseStatus::Ready),
+                unset: Some(TaskExecutionUnset {
+                    close_expires_at: true,
+                    ..TaskExecutionUnset::default()
+                }),
+                ..touch(now)
+            },
+            limit: 10,
+        })
+        .await
+        .expect("re-sent");
+    assert_eq!(n, 0);
+
+    for value in rig.get_all(&["x1", "x2"]).await.into_iter().flatten() {
+        assert_eq!(value.status, TaskExecutionStatus::Ready);
+        assert_eq!(value.expires_at, None);
+        assert_eq!(
+            value.on_children_finished_processing_status,
+            OnChildrenFinishedProcessingStatus::Idle
+        );
+        assert_eq!(value.on_children_finished_processing_expires_at, None);
+        assert_eq!(value.close_status, CloseStatus::Ready);
+        assert_eq!(value.close_expires_at, None);
+    }
+    for name in [
+        "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
+        "updateByOCFPExpiresAt",
+        "updateByCloseExpiresAt",
+    ] {
+        assert_eq!(rig.requests(name), 2, "{name}");
+    }
+    assert_eq!(rig.http.stats().retries, 3);
+}
+
+/// Promise-cancellation pick (only_unsent): not re-sent; `npc` is already cleared, so the
+/// cancellation of those executions is not delivered to this executor (documented): a second
+/// poll finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_promise_cancellation_pick_is_not_re_sent() {
+    let rig = Rig::new("lost_npc").await;
+    let mut values = Vec::new();
+    for id in ["n1", "n2"] {
+        let mut value = ready(id);
+        value.status = TaskExecutionStatus::Running;
+        value.executor_id = Some("exec".to_owned());
+        value.needs_promise_cancellation = true;
+        values.push(value);
+    }
+    rig.insert(values).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pick = |now: u64| UpdateByExecutorIdAndNeedsPromiseCancellationRequest {
+        executor_id: "exec".to_owned(),
+        needs_promise_cancellation: true,
+        update: TaskExecutionStorageUpdate {
+            needs_promise_cancellation: Some(false),
+            ..touch(now)
+        },
+        limit: 10,
+    };
+    rig.lose_next_response("updateByExecutorIdAndNPCAndReturn");
+    let error = rig
+        .storage
+        .update_by_executor_id_and_needs_promise_cancellation_and_return(pick(
+            rig.storage.now_millis(),
+        ))
+        .await
+        .expect_err("not re-sent");
+    assert_unknown_outcome(&error, "npc pick");
+    assert_eq!(rig.requests("updateByExecutorIdAndNPCAndReturn"), 1);
+    for value in rig.get_all(&["n1", "n2"]).await.into_iter().flatten() {
+        assert!(
+            !value.needs_promise_cancellation,
+            "cleared by the lost call"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = rig
+        .direct
+        .update_by_executor_id_and_needs_promise_cancellation_and_return(pick(
+            rig.direct.now_millis(),
+        ))
+        .await
+        .expect("poll");
+    assert!(
+        again.is_empty(),
+        "the cancellations are not delivered again"
+    );
+}
+
+/// updateManyByParentExecutionIdAndIsFinished (idempotent): re-sent, same patch again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_update_by_parent_is_re_sent() {
+    let rig = Rig::new("lost_byParent").await;
+    let children = family(&rig, "p", 3, 1).await;
+    rig.lose_next_response("updateManyByParentExecutionIdAndIsFinished");
+    let now = rig.storage.now_millis();
+    rig.storage
+        .update_many_by_parent_execution_id_and_is_finished(vec![
+            UpdateByParentExecutionIdAndIsFinishedRequest {
+                parent_execution_id: "p".to_owned(),
+                is_finished: false,
+                update: TaskExecutionStorageUpdate {
+                    needs_promise_cancellation: Some(true),
+                    ..touch(now)
+                },
+            },
+        ])
+        .await
+        .expect("re-sent");
+    let names: Vec<&str> = children.iter().map(String::as_str).collect();
+    let stored = rig.get_all(&names).await;
+    let npc: Vec<bool> = stored
+        .iter()
+        .flatten()
+        .map(|v| v.needs_promise_cancellation)
+        .collect();
+    assert_eq!(npc, [false, true, true], "the unfinished children only");
+    assert_eq!(
+        rig.requests("updateManyByParentExecutionIdAndIsFinished"),
+        2
+    );
+}
+
+/// Close and decrement (only_unsent): not re-sent; the children are closed and the parent
+/// decremented exactly once each; the count of the lost call is lost, and a second poll
+/// finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_decrement_is_not_re_sent_and_applied_once() {
+    let rig = Rig::new("lost_decrement").await;
+    let children = family(&rig, "p", 3, 2).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let close = |now: u64| UpdateAndDecrementParentActiveChildrenCountRequest {
+        is_finished: true,
+        close_status: CloseStatus::Ready,
+        update: TaskExecutionStorageUpdate {
+            close_status: Some(CloseStatus::Closed),
+            closed_at: Some(now),
+            ..touch(now)
+        },
+        limit: 10,
+    };
+    rig.lose_next_response("updateAndDecrementParentACCByIsFinishedAndCloseStatus");
+    let error = rig
+        .storage
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(close(
+            rig.storage.now_millis(),
+        ))
+        .await
+        .expect_err("not re-sent");
+    assert_unknown_outcome(&error, "decrement");
+    assert_eq!(
+        rig.requests("updateAndDecrementParentACCByIsFinishedAndCloseStatus"),
+        1
+    );
+    assert_eq!(
+        rig.get("p").await.expect("p").active_children_count,
+        1,
+        "3 - 2, decremented once per closed child"
+    );
+    let names: Vec<&str> = children.iter().map(String::as_str).collect();
+    let closed: Vec<CloseStatus> = rig
+        .get_all(&names)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|v| v.close_status)
+        .collect();
+    assert_eq!(
+        closed,
+        [CloseStatus::Closed, CloseStatus::Closed, CloseStatus::Idle]
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = rig
+        .direct
+        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(close(
+            rig.direct.now_millis(),
+        ))
+        .await
+        .expect("poll");
+    assert_eq!(again, 0);
+}
+
+/// deleteById and deleteAll (idempotent): re-sent, nothing more to delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_deletes_are_re_sent() {
+    let rig = Rig::new("lost_deletes").await;
+    rig.insert(vec![ready("a"), ready("b"), ready("c")]).await;
+    rig.lose_next_response("deleteById");
+    rig.storage.delete_by_id("a").await.expect("re-sent");
+    assert!(rig.get("a").await.is_none());
+    assert!(rig.get("b").await.is_some());
+    rig.lose_next_response("deleteAll");
+    rig.storage.delete_all().await.expect("re-sent");
+    assert!(rig.get_all(&["b", "c"]).await.iter().all(Option::is_none));
+    assert_eq!(rig.requests("deleteById"), 2);
+    assert!(rig.requests("deleteAll") >= 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other faults: retried or not, as documented.
+// ---------------------------------------------------------------------------------------------
+
+/// Refused connections (nothing listens): nothing was sent, so even a claim (only_unsent) is
+/// retried, and succeeds once the server is reachable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_retried_even_for_a_claim() {
+    let rig = Rig::new("fault_refused").await;
+    rig.insert(vec![ready("a")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Enough attempts that their random delays surely outlast the refusal window.
+    let http = rig.http.clone().with_retry_policy(
+        RetryPolicy::default()
+            .with_max_attempts(30)
+            .with_initial_backoff(Duration::from_millis(50))
+            .with_max_backoff(Duration::from_millis(200)),
+    );
+    let storage = ConvexTaskExecutionsStorage::new(
+        rig.deployment.client_over(http.clone()),
+        ConvexStorageOptions::default(),
+    )
+    .expect("options");
+    rig.proxy
+        .blackout(Duration::from_millis(250), Blackout::RefuseConnections);
+    while !rig.proxy.is_listener_down() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let now = storage.now_millis();
+    let claimed = storage
+        .update_by_status_and_start_at_less_than_and_return(claim_request("w", now))
+        .await
+        .expect("retried until the server is back");
+    assert_eq!(ids(&claimed), ["a"]);
+    let stats = http.stats();
+    assert!(stats.failures.connect >= 1, "{stats:?}");
+    assert!(stats.retries >= 1, "{stats:?}");
+    assert_eq!(rig.requests("updateByStatusAndStartAtLessThanAndReturn"), 1);
+}
+
+/// 429 with Retry-After and 503: the call did not run, so a claim is retried; the client
+/// waits as long as Retry-After says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_and_unavailable_claims_are_retried() {
+    let rig = Rig::new("fault_429_503").await;
+    rig.insert(vec![ready("a"), ready("b")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let path = "updateByStatusAndStartAtLessThanAndReturn";
+    rig.proxy
+        .add_rule(Rule::path(path, Fault::too_many_requests(1)));
+    let started = Instant::now();
+    let mut request = claim_request("w", rig.storage.now_millis());
+    request.limit = 1;
+    let claimed = rig
+        .storage
+        .update_by_status_and_start_at_less_than_and_return(request)
+        .await
+        .expect("retried");
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 honoured ({:?})",
+        started.elapsed()
+    );
+    rig.proxy
+        .add_rule(Rule::path(path, Fault::status(503)).times(2));
+    let claimed = rig
+        .storage
+        .update_by_status_and_start_at_less_than_and_return(claim_request(
+            "w",
+            rig.storage.now_millis(),
+        ))
+        .await
+        .expect("retried");
+    assert_eq!(claimed.len(), 1);
+    let stats = rig.http.stats();
+    assert_eq!(stats.failures.rate_limited, 1, "{stats:?}");
+    assert_eq!(stats.failures.unavailable, 2, "{stats:?}");
+    assert_eq!(stats.retries, 3, "{stats:?}");
+    // 5 requests reached the proxy; 2 were forwarded.
+    assert_eq!(rig.requests(path), 5);
+    assert_eq!(rig.deployment.calls(path).await, Some(2));
+}
+
+/// 502/504, a reset and a connection closed unanswered: the client cannot tell whether the
+/// call ran. A claim is not re-sent (and fails); an idempotent update is. Here the proxy did
+/// NOT forward the claim, so nothing was claimed — or, for a 504 after forwarding, it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_outcomes_are_retried_only_when_safe() {
+    let rig = Rig::new("fault_unknown").await;
+    rig.insert(vec![ready("a"), ready("u")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let claim = "updateByStatusAndStartAtLessThanAndReturn";
+    for fault in [
+        Fault::status(502),
+        Fault::status(504),
+        Fault::Reset,
+        Fault::Refuse,
+        Fault::TruncateResponse,
+    ] {
+        let forwards = fault.forwards();
+        rig.proxy.add_rule(Rule::path(claim, fault.clone()));
+        let error = rig
+            .storage
+            .update_by_status_and_start_at_less_than_and_return(claim_request(
+                "w",
+                rig.storage.now_millis(),
+            ))
+            .await
+            .expect_err("not re-sent");
+        let convex = error.convex_error().expect("a Convex error");
+        assert!(
+            matches!(
+                convex,
+                ConvexError::Attempts {
+                    attempts: 1,
+                    stopped: StopReason::OutcomeUnknown,
+                    ..
+                }
+            ),
+            "{fault:?}: {convex:?}"
+        );
+        assert!(error.is_transient() && !error.is_retry_safe(), "{fault:?}");
+        let a = rig.get("a").await.expect("a");
+        if forwards {
+            // Truncated: the claim ran. Give it back for the next round.
+            assert_eq!(a.status, TaskExecutionStatus::Running, "{fault:?}");
+            rig.direct
+                .update_many_by_id(vec![update_by_id(
+                    "a",
+                    None,
+                    TaskExecutionStorageUpdate {
+                        status: Some(TaskExecutionStatus::Ready),
+                        ..touch(rig.direct.now_millis())
+                    },
+                )])
+                .await
+                .expect("reset");
+        } else {
+            assert_eq!(
+                a.status,
+                TaskExecutionStatus::Ready,
+                "{fault:?}: not forwarded"
+            );
+        }
+    }
+    assert_eq!(rig.http.stats().retries, 0);
+
+    // The same faults on an idempotent update: re-sent, applied.
+    let update = "updateManyById";
+    for (n, fault) in [
+        Fault::status(502),
+        Fault::status(504),
+        Fault::StatusAfterForward { status: 504 },
+        Fault::Reset,
+        Fault::Refuse,
+        Fault::TruncateResponse,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rig.proxy.add_rule(Rule::path(update, fault.clone()));
+        let attempts = u32::try_from(n + 1).expect("small");
+        rig.storage
+            .update_many_by_id(vec![update_by_id(
+                "u",
+                None,
+                TaskExecutionStorageUpdate {
+                    retry_attempts: Some(attempts),
+                    ..touch(rig.storage.now_millis())
+                },
+            )])
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: re-sent: {e:?}"));
+        assert_eq!(
+            rig.get("u").await.expect("u").retry_attempts,
+            attempts,
+            "{fault:?}"
+        );
+    }
+    assert_eq!(rig.http.stats().retries, 6);
+}
+
+/// An attempt that outlives the request timeout: the client gives up on it, but the server
+/// may still run it. An idempotent update is re-sent (and applied, twice: harmless); a claim
+/// is not re-sent, and the late request still claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delays_past_the_request_timeout() {
+    let rig = Rig::with_request_timeout("fault_delay", Duration::from_millis(500)).await;
+    rig.insert(vec![ready("a"), ready("u")]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let delay = Duration::from_millis(1_200);
+
+    rig.proxy
+        .add_rule(Rule::path("updateManyById", Fault::Delay(delay)));
+    rig.storage
+        .update_many_by_id(vec![update_by_id(
+            "u",
+            None,
+            TaskExecutionStorageUpdate {
+                retry_attempts: Some(5),
+                ..touch(rig.storage.now_millis())
+            },
+        )])
+        .await
+        .expect("re-sent after the timeout");
+    assert_eq!(rig.get("u").await.expect("u").retry_attempts, 5);
+    let stats = rig.http.stats();
+    assert_eq!(stats.failures.timeout, 1, "{stats:?}");
+    assert_eq!(stats.retries, 1, "{stats:?}");
+
+    let claim = "updateByStatusAndStartAtLessThanAndReturn";
+    rig.proxy.add_rule(Rule::path(claim, Fault::Delay(delay)));
+    let mut request = claim_request("late", rig.storage.now_millis());
+    request.limit = 1;
+    let error = rig
+        .storage
+        .update_by_status_and_start_at_less_than_and_return(request)
+        .await
+        .expect_err("timed out, not re-sent");
+    assert_unknown_outcome(&error, "delayed claim");
+    assert_eq!(
+        rig.get("a").await.expect("a").status,
+        TaskExecutionStatus::Ready
+    );
+    tokio::time::sleep(delay).await;
+    let a = rig.get("a").await.expect("a");
+    assert_eq!(a.status, TaskExecutionStatus::Running, "the late claim ran");
+    assert_eq!(a.executor_id.as_deref(), Some("late"));
+    assert_eq!(
+        rig.deployment.calls("updateManyById").await,
+        Some(2),
+        "both ran"
+    );
+}
+
+/// A server that keeps failing: the client stops after `max_attempts`, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_after_max_attempts() {
+    let rig = Rig::new("fault_exhausted").await;
+    rig.proxy
+        .add_rule(Rule::path("getManyById", Fault::status(503)).always());
+    let error = rig
+        .storage
+        .get_many_by_id(vec![by_id("a")])
+        .await
+        .expect_err("gave up");
+    let convex = error.convex_error().expect("a Convex error");
+    assert!(
+        matches!(
+            convex,
+            ConvexError::Attempts {
+                attempts: 5,
+                stopped: StopReason::MaxAttempts(5),
+                ..
+            }
+        ),
+        "{convex:?}"
+    );
+    assert!(error.is_transient());
+    assert_eq!(rig.requests("getManyById"), 5);
+    let stats = rig.http.stats();
+    assert_eq!((stats.retries, stats.failed_calls), (4, 1), "{stats:?}");
+    // RetryPolicy::none(): one attempt.
+    let once = ConvexHttpClient::new(&rig.proxy.url_for(rig.deployment.url()))
+        .expect("url")
+        .with_retry_policy(RetryPolicy::none());
+    let storage = ConvexTaskExecutionsStorage::new(
+        rig.deployment.client_over(once.clone()),
+        ConvexStorageOptions::default(),
+    )
+    .expect("options");
+    storage
+        .get_many_by_id(vec![by_id("a")])
+        .await
+        .expect_err("no retry");
+    assert_eq!(once.stats().requests, 1);
 }

@@ -666,20 +666,27 @@ mod workload {
         pub blackout_started_at: Option<Duration>,
     }
 
-    /// Each worker's storage: its own HTTP client (connection pool), through the proxy.
+    /// Makes each worker's HTTP client for a URL (through the proxy).
     pub type MakeHttp = dyn Fn(&str) -> ConvexHttpClient + Send + Sync;
 
+    /// Worker `w`'s storage: its own HTTP client (connection pool), through the proxy,
+    /// serving shard `w % total_shards` (so two workers compete for each of 4 shards; every
+    /// worker inserts into all shards).
     fn storage(
         deployment: &TestDeployment,
         proxy: &FaultProxy,
         plan: &Plan,
         make_http: &MakeHttp,
+        w: usize,
     ) -> (Arc<ConvexTaskExecutionsStorage>, ConvexHttpClient) {
         let http = make_http(&proxy.url_for(deployment.url()));
+        let shard = u32::try_from(w).unwrap_or(0) % plan.total_shards;
         let storage = Arc::new(
             ConvexTaskExecutionsStorage::new(
                 deployment.client_over(http.clone()),
-                ConvexStorageOptions::default().with_total_shards(plan.total_shards),
+                ConvexStorageOptions::default()
+                    .with_total_shards(plan.total_shards)
+                    .with_shards(Some(vec![shard])),
             )
             .expect("valid options"),
         );
@@ -748,7 +755,7 @@ mod workload {
         let mut workers = Vec::new();
         let mut clients = Vec::new();
         for w in 0..plan.workers {
-            let (storage, http) = storage(deployment, &proxy, plan, &*make_http);
+            let (storage, http) = storage(deployment, &proxy, plan, &*make_http, w);
             clients.push(http);
             let mine: Vec<String> = ids.iter().skip(w).step_by(plan.workers).cloned().collect();
             let shared = shared.clone();
@@ -1488,6 +1495,13 @@ mod lost {
         );
     }
 
+    /// The local server's clock: it runs on this machine, so it is this process's system
+    /// clock. Bounds the tests compare exactly (expiry sweeps right after a lease) use it; the
+    /// storage's own estimate (from `Date` headers) is only good to about half a second.
+    pub fn server_now() -> u64 {
+        now_millis()
+    }
+
     /// Waits until the server's clock passes `at` (epoch ms), plus a margin. The local
     /// server runs on this machine: its clock is this process's system clock (the storage's
     /// estimate from `Date` headers is only good to about half a second).
@@ -1590,7 +1604,7 @@ mod lost {
             })
             .collect();
         let names = kids.iter().map(|k| k.execution_id.clone()).collect();
-        let now = rig.direct.now_millis();
+        let now = server_now();
         rig.direct
             .update_many_by_id_and_insert_children_if_updated(vec![
                 UpdateByIdAndInsertChildrenIfUpdatedRequest {
@@ -1627,7 +1641,7 @@ use durable_execution_storage_convex::task_executions::{
 use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
 use lost::{
     assert_unknown_outcome, by_id, claim_request, expire_claims_request, family, ids, ready,
-    status_filter, touch, update_by_id, wait_past, Rig, LEASE_MS,
+    server_now, status_filter, touch, update_by_id, wait_past, Rig, LEASE_MS,
 };
 
 #[test]
@@ -1844,7 +1858,7 @@ async fn lost_claim_is_not_re_sent_and_the_lease_expires() {
     }
     assert_eq!(stored.iter().flatten().count(), 3);
     // Nobody else can claim them while the lease holds.
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let again = rig
         .direct
         .update_by_status_and_start_at_less_than_and_return(claim_request("other", now))
@@ -1860,7 +1874,7 @@ async fn lost_claim_is_not_re_sent_and_the_lease_expires() {
 
     // After the lease: swept back to ready, claimable again.
     wait_past(latest_expiry).await;
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let swept = rig
         .direct
         .update_by_status_and_is_sleeping_task_and_expires_at_less_than(expire_claims_request(now))
@@ -1868,7 +1882,7 @@ async fn lost_claim_is_not_re_sent_and_the_lease_expires() {
         .expect("sweep");
     assert_eq!(swept, 3);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let reclaimed = rig
         .direct
         .update_by_status_and_start_at_less_than_and_return(claim_request("other", now))
@@ -1920,7 +1934,7 @@ async fn lost_ocfp_pick_is_not_re_sent_and_expires() {
         .on_children_finished_processing_expires_at
         .expect("an expiry");
     wait_past(expires_at).await;
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let reset = rig
         .direct
         .update_by_on_children_finished_processing_expires_at_less_than(
@@ -1982,7 +1996,7 @@ async fn lost_close_pick_is_not_re_sent_and_expires() {
     let d = rig.get("d").await.expect("d");
     assert_eq!(d.close_status, CloseStatus::Closing);
     wait_past(d.close_expires_at.expect("an expiry")).await;
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let reset = rig
         .direct
         .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
@@ -2014,7 +2028,7 @@ async fn lost_close_pick_is_not_re_sent_and_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_sweeps_are_re_sent() {
     let rig = Rig::new("lost_sweeps").await;
-    let now = rig.direct.now_millis();
+    let now = server_now();
     let lease_end = now + 200;
     let mut values = Vec::new();
     for id in ["x1", "x2"] {
@@ -2044,7 +2058,7 @@ async fn lost_sweeps_are_re_sent() {
         .max()
         .expect("expiries");
     wait_past(latest).await;
-    let now = rig.storage.now_millis();
+    let now = server_now();
 
     rig.lose_next_response("updateByStatusAndIsSleepingTaskAndExpiresAtLessThan");
     let n = rig

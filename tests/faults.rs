@@ -661,6 +661,8 @@ mod workload {
         /// Executions claimed more than once (observed), each after the previous lease expired.
         pub reclaimed: usize,
         pub observed_claims: usize,
+        /// Executions with at least one observed claim.
+        pub executions_claimed: usize,
         pub expired_claims: u64,
         pub expired_closings: u64,
         pub blackout_started_at: Option<Duration>,
@@ -837,6 +839,7 @@ mod workload {
         let mut claimed_twice = Vec::new();
         let mut reclaimed = 0;
         let mut observed_claims = 0;
+        let executions_claimed = claims.len();
         for (id, mut list) in claims {
             observed_claims += list.len();
             if list.len() > 1 {
@@ -866,6 +869,7 @@ mod workload {
             claimed_twice,
             reclaimed,
             observed_claims,
+            executions_claimed,
             expired_claims: shared.expired_claims.load(Ordering::SeqCst),
             expired_closings: shared.expired_closings.load(Ordering::SeqCst),
             blackout_started_at,
@@ -1157,6 +1161,34 @@ mod workload {
 
     impl Report {
         pub fn print(&self, plan: &Plan) {
+            let kinds: Vec<String> = self
+                .proxy
+                .faults
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            println!(
+                "FAULTS REPORT: {} executions in {:.1?}; {} requests reached the proxy, {} \
+                 forwarded; {} faults injected ({:.1}%): {}; client: {} calls, {} requests, {} \
+                 retries, {} calls failed after their retries; re-claims: {} executions went \
+                 back to ready after their lease expired, {} claimed again after that (observed); \
+                 {} claimed twice within a lease, {} not closed",
+                plan.executions,
+                self.elapsed,
+                self.proxy.requests,
+                self.proxy.forwarded,
+                self.proxy.faults_total(),
+                100.0 * self.proxy.faults_total() as f64 / self.proxy.requests.max(1) as f64,
+                kinds.join(", "),
+                self.client.calls,
+                self.client.requests,
+                self.client.retries,
+                self.client.failed_calls,
+                self.expired_claims,
+                self.reclaimed,
+                self.claimed_twice.len(),
+                self.not_closed.len()
+            );
             println!(
                 "workload: {} executions, {} workers, {} shards, lease {} ms, {:.0}% faults \
                  (seed {:#x}), blackout {:?} at {:?}: {:.1?}",
@@ -1249,11 +1281,29 @@ async fn workload_under_faults_closes_every_execution_once() {
         "claimed twice while the lease was valid: {:?}",
         report.claimed_twice
     );
+    assert_eq!(
+        report.executions_claimed, plan.executions,
+        "every execution was claimed by a worker that saw its claim"
+    );
     assert!(
         report.blackout_started_at.is_some(),
         "the blackout happened"
     );
-    assert!(report.proxy.faults_total() > 0);
+    // About 10% of the requests that reached the proxy were faulted, of every kind.
+    let share = report.proxy.faults_total() as f64 / report.proxy.requests.max(1) as f64;
+    assert!((0.05..=0.15).contains(&share), "{}", report.proxy);
+    assert!(
+        report.proxy.fault(FaultKind::DropResponse) > 0,
+        "{}",
+        report.proxy
+    );
+    assert_eq!(report.proxy.fault(FaultKind::ListenerDown), 1);
+    // The client retried: refused connects during the blackout at least.
+    assert!(
+        report.client.retries > 0 && report.client.connect > 0,
+        "{:?}",
+        report.client
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

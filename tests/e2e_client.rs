@@ -9,7 +9,12 @@
 mod support;
 
 use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
-use durable_execution_storage_convex::runtime::{AuthSecret, ConvexError, ConvexHttpClient};
+use std::time::Duration;
+
+use durable_execution_storage_convex::runtime::{
+    AuthSecret, ConvexError, ConvexHttpClient, ConvexOperation, RetryPolicy, StopReason,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+};
 use durable_execution_storage_convex::task_executions::{
     self as tx, CloseStatus, ErrorType, ExecutionError, OnChildrenFinishedProcessingStatus,
     TaskExecution, TaskExecutionFilters, TaskExecutionStatus, TaskExecutionSummary,
@@ -1243,12 +1248,17 @@ async fn a_wrong_secret_is_unauthorized_and_not_retry_safe_for_every_kind() {
 }
 
 #[tokio::test]
-async fn a_stopped_server_is_a_transport_error() {
+async fn a_stopped_server_is_retried_then_a_transport_error() {
     // Its own server, so that stopping it disturbs no other test.
     let server = LocalConvexServer::start(LocalServerOptions::new("stop-secret"))
         .unwrap_or_else(|error| panic!("cannot start the local Convex server: {error}"));
-    let http = ConvexHttpClient::new(server.url()).expect("valid URL");
-    let client = TaskExecutionsStorageClient::new(http, AuthSecret::new("stop-secret"));
+    let policy = RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_initial_backoff(Duration::from_millis(20));
+    let http = ConvexHttpClient::new(server.url())
+        .expect("valid URL")
+        .with_retry_policy(policy);
+    let client = TaskExecutionsStorageClient::new(http.clone(), AuthSecret::new("stop-secret"));
     let args = tx::GetManyByIdArgs {
         requests: vec![tx::ByExecutionIdRequest {
             execution_id: "a".into(),
@@ -1257,13 +1267,98 @@ async fn a_stopped_server_is_a_transport_error() {
     };
     assert_eq!(client.get_many_by_id(&args).await.unwrap(), vec![None]);
     server.stop();
+    let before = http.stats();
     let error = client.get_many_by_id(&args).await.unwrap_err();
-    assert!(
-        matches!(error, ConvexError::Transport { .. }),
-        "expected a transport error, got {error:?}"
-    );
-    // Nothing listens any more: the request was provably not sent, so retrying is safe.
+    // A query: every transient failure is retried, here up to the policy's 4 attempts.
+    match &error {
+        ConvexError::Attempts {
+            attempts,
+            stopped,
+            last,
+            ..
+        } => {
+            assert_eq!(*attempts, 4);
+            assert_eq!(*stopped, StopReason::MaxAttempts(4));
+            assert!(
+                matches!(**last, ConvexError::Transport { .. }),
+                "expected a transport error, got {last:?}"
+            );
+        }
+        other => panic!("expected Attempts, got {other:?}"),
+    }
+    assert!(error.is_transient(), "{error}");
+    // Nothing listens any more: the last request was provably not sent, so retrying is safe.
     assert!(error.is_retry_safe(), "{error}");
+    let after = http.stats();
+    assert_eq!(after.calls - before.calls, 1);
+    assert_eq!(after.requests - before.requests, 4);
+    assert_eq!(after.retries - before.retries, 3);
+    assert_eq!(after.failed_calls - before.failed_calls, 1);
+}
+
+#[tokio::test]
+async fn calls_carry_the_operations_retry_safety_and_are_counted() {
+    if support::is_remote() {
+        println!(
+            "SKIPPED calls_carry_the_operations_retry_safety_and_are_counted: it needs the \
+             local server's secret (runs on the local server)"
+        );
+        return;
+    }
+    let deployment = TestDeployment::new("call_operation").await;
+    let http = deployment.http();
+    assert_eq!(
+        http.timeouts(),
+        (DEFAULT_CONNECT_TIMEOUT, Some(DEFAULT_REQUEST_TIMEOUT)),
+        "documented defaults"
+    );
+    let secret = AuthSecret::new(support::LOCAL_SECRET);
+    let path = |name: &str| format!("taskExecutionsStorage:{name}");
+    http.call_operation(
+        &path(tx::InsertManyArgs::NAME),
+        &secret,
+        &tx::InsertManyArgs {
+            executions: vec![new_doc("op-a", 0), new_doc("op-b", 1)],
+        },
+    )
+    .await
+    .expect("insertMany through call_operation");
+    let found = http
+        .call_operation(
+            &path(tx::GetManyByIdArgs::NAME),
+            &secret,
+            &tx::GetManyByIdArgs {
+                requests: ["op-a", "op-b", "op-c"]
+                    .map(|id| tx::ByExecutionIdRequest {
+                        execution_id: id.into(),
+                        filters: None,
+                    })
+                    .to_vec(),
+            },
+        )
+        .await
+        .expect("getManyById through call_operation");
+    let found: Vec<bool> = found.iter().map(Option::is_some).collect();
+    assert_eq!(found, [true, true, false]);
+    // A refusal is not retried: one request.
+    let before = http.stats();
+    let error = http
+        .call_operation(
+            &path(tx::InsertManyArgs::NAME),
+            &secret,
+            &tx::InsertManyArgs {
+                executions: vec![new_doc("op-a", 0)],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ALREADY_EXISTS"), "{error}");
+    assert!(!error.is_transient());
+    let after = http.stats();
+    assert_eq!(after.requests - before.requests, 1);
+    assert_eq!(after.failures.function - before.failures.function, 1);
+    assert_eq!(after.calls, 3);
+    assert_eq!(after.retries, 0);
 }
 
 #[test]

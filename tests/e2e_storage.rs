@@ -29,8 +29,8 @@ use durable_execution_storage_convex::task_executions::{
     TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset, TaskExecutionUpdate,
 };
 use durable_execution_storage_convex::{
-    ConvexStorageOptions, ConvexTaskExecutionsStorage, Doc, TaskExecutionStorageValue,
-    TaskExecutionsStorage,
+    ConvexStorageOptions, ConvexTaskExecutionsStorage, Doc, StorageError,
+    TaskExecutionStorageValue, TaskExecutionsStorage,
 };
 use support::{child_value, new_value, TestDeployment, FUTURE, PAST};
 
@@ -839,9 +839,16 @@ async fn delete_operations_follow_test_mode(total_shards: u32) {
         .await
         .unwrap();
 
-    // Storage test mode off: a client-side no-op, nothing is sent.
-    off.delete_by_id("a").await.unwrap();
-    off.delete_all().await.unwrap();
+    // Storage test mode off: refused by the client, nothing is sent.
+    for error in [
+        off.delete_by_id("a").await.unwrap_err(),
+        off.delete_all().await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(error, StorageError::TestModeRequired { .. }),
+            "{error:?}"
+        );
+    }
     assert!(get(&on, &["a", "b", "c"]).await.iter().all(Option::is_some));
     assert_calls(&deployment, "deleteById", 0).await;
     assert_calls(&deployment, "deleteAll", 0).await;
@@ -863,21 +870,39 @@ async fn delete_operations_on_a_server_without_test_mode() {
         ConvexTaskExecutionsStorage::new(deployment.client(), ConvexStorageOptions::default())
             .unwrap();
     off.insert_many(vec![new_value("a")]).await.unwrap();
-    // Test mode off in the storage: no-ops, no error, nothing sent.
-    off.delete_by_id("a").await.unwrap();
-    off.delete_all().await.unwrap();
-    assert_calls(&deployment, "deleteById", 0).await;
-    // On in the storage: the server refuses.
-    let on = deployment.storage(options(1));
-    let error = on.delete_by_id("a").await.unwrap_err();
-    let code = error.convex_error().and_then(|e| e.code());
-    assert_eq!(code, Some("TEST_MODE_REQUIRED"), "{error}");
-    let error = on.delete_all().await.unwrap_err();
-    assert_eq!(
-        error.convex_error().and_then(|e| e.code()),
-        Some("TEST_MODE_REQUIRED"),
-        "{error}"
+    // Test mode off in the storage: refused by the client, nothing sent.
+    let error = off.delete_by_id("a").await.unwrap_err();
+    assert!(
+        matches!(&error, StorageError::TestModeRequired { function, .. } if function == "deleteById"),
+        "{error:?}"
     );
+    assert!(matches!(
+        off.delete_all().await.unwrap_err(),
+        StorageError::TestModeRequired { .. }
+    ));
+    assert_calls(&deployment, "deleteById", 0).await;
+    assert_calls(&deployment, "deleteAll", 0).await;
+    // On in the storage: the server refuses, with the same typed error.
+    let on = deployment.storage(options(1));
+    for error in [
+        on.delete_by_id("a").await.unwrap_err(),
+        on.delete_all().await.unwrap_err(),
+    ] {
+        match &error {
+            StorageError::TestModeRequired { function, message } => {
+                assert!(
+                    function.starts_with("taskExecutionsStorage:delete"),
+                    "{function}"
+                );
+                assert!(
+                    message.contains("TASK_EXECUTIONS_STORAGE_TEST_MODE"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected TestModeRequired, got {other:?}"),
+        }
+        assert!(!error.is_transient());
+    }
     assert!(get(&on, &["a"]).await[0].is_some(), "nothing deleted");
 }
 
@@ -1122,3 +1147,270 @@ async fn children_batches_keep_parents_with_their_children(total_shards: u32) {
     }
 }
 with_1_and_3_shards!(children_batches_keep_parents_with_their_children);
+
+// ---------------------------------------------------------------------------------------------
+// Typed refusals, big documents, the server's clock
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_refusal_of_the_server_is_a_typed_error() {
+    let deployment = TestDeployment::new("typed_refusals").await;
+    let storage = deployment.storage(options(1));
+    storage.insert_many(vec![new_value("dup")]).await.unwrap();
+    let error = storage
+        .insert_many(vec![new_value("dup")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StorageError::AlreadyExists { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+
+    let wrong = ConvexTaskExecutionsStorage::new(
+        deployment.client_with_secret("not-the-secret"),
+        options(1),
+    )
+    .unwrap();
+    let error = wrong.get_many_by_id(vec![by_id("dup")]).await.unwrap_err();
+    match &error {
+        StorageError::Unauthorized { function, message } => {
+            assert_eq!(function, "taskExecutionsStorage:getManyById");
+            assert!(!message.contains("not-the-secret"), "{message}");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert!(!error.is_transient() && !error.is_retry_safe());
+    assert!(!format!("{error} {error:?}").contains("not-the-secret"));
+
+    // Arguments the typed client cannot produce, sent raw: a negative limit is refused as an
+    // invalid argument, one over the per-call maximum as over a budget.
+    let http = deployment.http();
+    let client = deployment.client();
+    let raw = |limit: i64| {
+        let client = client.clone();
+        async move {
+            client
+                .call(&RawSweep {
+                    close_expires_at_less_than: 10,
+                    update: update(1),
+                    limit,
+                })
+                .await
+                .unwrap_err()
+        }
+    };
+    let error = StorageError::from(raw(-1).await);
+    assert!(
+        matches!(error, StorageError::InvalidArgument { .. }),
+        "{error:?}"
+    );
+    let error = StorageError::from(raw(10_000_000).await);
+    assert!(
+        matches!(error, StorageError::LimitExceeded { .. }),
+        "{error:?}"
+    );
+    drop(http);
+}
+
+/// `updateByCloseExpiresAt` with a signed `limit`, to send what the typed client cannot.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSweep {
+    close_expires_at_less_than: u64,
+    update: TaskExecutionUpdate,
+    limit: i64,
+}
+
+impl durable_execution_storage_convex::runtime::ConvexOperation for RawSweep {
+    const NAME: &'static str = tx::UpdateByCloseExpiresAtArgs::NAME;
+    const KIND: durable_execution_storage_convex::runtime::FunctionKind =
+        durable_execution_storage_convex::runtime::FunctionKind::Action;
+    const TEST_ONLY: bool = false;
+    const LIMITS: durable_execution_storage_convex::runtime::OperationLimits =
+        tx::UpdateByCloseExpiresAtArgs::LIMITS;
+    type Response = u32;
+}
+
+/// `count` executions `{prefix}{i:05}` whose input is `bytes` long.
+fn big_values(prefix: &str, count: usize, bytes: usize) -> Vec<TaskExecutionStorageValue> {
+    (0..count)
+        .map(|i| {
+            let mut value = new_value(&format!("{prefix}{i:05}"));
+            // Different contents, so that a mix-up would show.
+            value.input = format!("{i:05}{}", "x".repeat(bytes - 5));
+            value
+        })
+        .collect()
+}
+
+/// How many `insertMany` calls the planner cuts `values` into (the fewest the per-call
+/// budgets allow).
+fn planned_insert_calls(values: &[TaskExecutionStorageValue]) -> usize {
+    use durable_execution_storage_convex::runtime::ConvexOperation;
+    let documents: Vec<TaskExecution> = values.iter().map(|v| v.clone().into_document(0)).collect();
+    durable_execution_storage_convex::storage::chunking::plan_elements(
+        tx::InsertManyArgs::NAME,
+        &tx::InsertManyArgs::LIMITS,
+        &documents,
+        |_| 0,
+        |d| d.execution_id.clone(),
+    )
+    .expect("plannable")
+    .len()
+}
+
+async fn assert_read_back_in_order(
+    storage: &ConvexTaskExecutionsStorage,
+    values: &[TaskExecutionStorageValue],
+) {
+    let ids: Vec<&str> = values.iter().map(|v| v.execution_id.as_str()).collect();
+    let stored = get(storage, &ids).await;
+    assert_eq!(stored.len(), values.len());
+    for (value, stored) in values.iter().zip(stored) {
+        let stored = stored.unwrap_or_else(|| panic!("{} is stored", value.execution_id));
+        assert_eq!(stored.execution_id, value.execution_id);
+        assert!(
+            stored.input == value.input,
+            "{}: input differs",
+            value.execution_id
+        );
+    }
+}
+
+#[tokio::test]
+async fn documents_of_900_kib_are_stored_and_read_back_in_as_few_calls_as_the_limits_allow() {
+    let deployment = TestDeployment::new("docs_900_kib").await;
+    let storage = deployment.storage(options(1));
+    let values = big_values("big", 10, 900 * 1024);
+    let planned = planned_insert_calls(&values);
+    // 8 MiB of arguments per call (less the envelope's reserve) holds 9 of them.
+    assert_eq!(planned, 2);
+    storage.insert_many(values.clone()).await.expect("stored");
+    assert_calls(&deployment, "insertMany", 2).await;
+    assert_read_back_in_order(&storage, &values).await;
+    // 9 MiB read and returned: one call.
+    assert_calls(&deployment, "getManyById", 1).await;
+}
+
+#[tokio::test]
+async fn an_execution_over_1_mib_is_refused_before_anything_is_sent() {
+    let deployment = TestDeployment::new("doc_1_1_mib").await;
+    let storage = deployment.storage(options(1));
+    let mut values = big_values("ok", 2, 1024);
+    values.extend(big_values("huge", 1, 1_100 * 1024));
+    let error = storage.insert_many(values).await.unwrap_err();
+    match &error {
+        StorageError::DocumentTooLarge {
+            execution_id,
+            bytes,
+            limit,
+        } => {
+            assert_eq!(execution_id, "huge00000");
+            assert!(*bytes > 1_100 * 1024, "{bytes}");
+            assert_eq!(*limit, 1024 * 1024);
+        }
+        other => panic!("expected DocumentTooLarge, got {other:?}"),
+    }
+    assert!(!error.is_transient() && !error.is_retry_safe());
+    assert_calls(&deployment, "insertMany", 0).await;
+    assert_eq!(
+        get(&storage, &["ok00000"]).await,
+        vec![None],
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn four_thousand_documents_of_8_kib_are_stored_and_read_back_in_order() {
+    // Children of 8 parents (500 each), so that reading them back by parent costs the local
+    // server 8 index scans instead of 4,000 (convex-test answers each lookup by scanning the
+    // table; 4,000 lookups by id of 4,000 documents of 8 KiB take minutes there).
+    const PARENTS: usize = 8;
+    const PER_PARENT: usize = 500;
+    let deployment = TestDeployment::new("docs_4000_8_kib").await;
+    let storage = deployment.storage(options(1));
+    let values: Vec<TaskExecutionStorageValue> = (0..PARENTS * PER_PARENT)
+        .map(|i| {
+            let parent = format!("parent{}", i / PER_PARENT);
+            let index = u32::try_from(i % PER_PARENT).expect("small");
+            let mut value = child_value(&format!("k{i:05}"), &parent, index);
+            value.input = format!("{i:05}{}", "x".repeat(8 * 1024 - 5));
+            value
+        })
+        .collect();
+    let planned = planned_insert_calls(&values);
+    // ~35 MB of arguments at 8 MiB per call.
+    assert_eq!(planned, 5);
+    storage.insert_many(values.clone()).await.expect("stored");
+    assert_calls(&deployment, "insertMany", 5).await;
+
+    // All 4,000 in one planned call would return ~35 MB, over Convex's 16 MiB: the server
+    // refuses it (LIMIT_EXCEEDED with `fits`, or Convex's own limit) and the storage splits.
+    let requests: Vec<GetByParentExecutionIdRequest> = (0..PARENTS)
+        .map(|p| GetByParentExecutionIdRequest {
+            parent_execution_id: format!("parent{p}"),
+        })
+        .collect();
+    let children = storage
+        .get_many_by_parent_execution_id(requests)
+        .await
+        .expect("read back");
+    assert_eq!(children.len(), PARENTS);
+    for (p, children) in children.iter().enumerate() {
+        let expected = &values[p * PER_PARENT..(p + 1) * PER_PARENT];
+        assert_eq!(children.len(), PER_PARENT, "parent{p}");
+        let mut children = children.clone();
+        children.sort_by_key(|c| c.parent.as_ref().map(|p| p.index_in_parent_children));
+        for (child, value) in children.iter().zip(expected) {
+            assert_eq!(child.execution_id, value.execution_id);
+            assert!(
+                child.input == value.input,
+                "{}: input differs",
+                value.execution_id
+            );
+        }
+    }
+    if let Some(calls) = deployment.calls("getManyByParentExecutionId").await {
+        // With `fits` (3 parents, ~13 MB, fit): 1 refused + 3. Halving without it: 8 and 4
+        // parents refused, then 4 calls of 2.
+        assert!(
+            (4..=6).contains(&calls),
+            "getManyByParentExecutionId calls: {calls}"
+        );
+    }
+    // And by id, a sample across the batch, in request order.
+    let sample: Vec<TaskExecutionStorageValue> = values.iter().step_by(97).cloned().collect();
+    assert_read_back_in_order(&storage, &sample).await;
+}
+
+#[tokio::test]
+async fn now_millis_is_the_servers_clock_whatever_the_local_clock_says() {
+    let deployment = TestDeployment::new("server_clock").await;
+    for skew in [-600_000_i64, 600_000] {
+        let skewed: durable_execution_storage_convex::storage::Clock =
+            std::sync::Arc::new(move || {
+                durable_execution_storage_convex::storage::now_millis().saturating_add_signed(skew)
+            });
+        let storage = deployment.storage(options(1)).with_local_clock(skewed);
+        let real = durable_execution_storage_convex::storage::now_millis();
+        assert!(
+            storage.now_millis().abs_diff(real) >= 599_000,
+            "before any response: the local clock"
+        );
+        storage.get_many_by_id(vec![by_id("x")]).await.unwrap();
+        let estimate = storage.clock_estimate().expect("the response was dated");
+        assert!(
+            (estimate.offset_ms + skew).abs() <= 1_100,
+            "{skew}: {estimate:?}"
+        );
+        // The local server runs on this machine's clock: the storage's clock is within the
+        // precision of one `Date` header of the real time.
+        let real = durable_execution_storage_convex::storage::now_millis();
+        assert!(
+            storage.now_millis().abs_diff(real) <= 1_100,
+            "{skew}: {} vs {real}",
+            storage.now_millis()
+        );
+    }
+}

@@ -47,6 +47,37 @@ pub fn parse_http_date(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()?.checked_mul(1_000)
 }
 
+/// The IMF-fixdate of `epoch_ms` (rounded down to the second), e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`: what a server puts in its `Date` header.
+pub fn format_http_date(epoch_ms: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = epoch_ms / 1_000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // civil_from_days (Howard Hinnant), for days since 1970-01-01.
+    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let month_name = usize::try_from(month - 1).map_or("Jan", |m| MONTHS[m % 12]);
+    let weekday = WEEKDAYS[usize::try_from(days % 7).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 fn parse_digits<T: std::str::FromStr>(text: &str, min_len: usize, max_len: usize) -> Option<T> {
     let ok = (min_len..=max_len).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
     if ok {
@@ -138,6 +169,25 @@ mod tests {
             parse_http_date("Fri, 31 Dec 1999 23:59:59 GMT"),
             "a leap second reads as the second before it"
         );
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        assert_eq!(
+            format_http_date(784_111_777_123),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            format_http_date(1_835_481_599_000),
+            "Tue, 29 Feb 2028 23:59:59 GMT"
+        );
+        let mut ms = 0_u64;
+        while ms < 4_102_444_800_000 {
+            let text = format_http_date(ms);
+            assert_eq!(parse_http_date(&text), Some(ms / 1_000 * 1_000), "{text}");
+            ms += 7_654_321_987;
+        }
     }
 
     #[test]

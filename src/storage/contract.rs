@@ -155,9 +155,11 @@ pub trait TaskExecutionsStorage: Send + Sync {
         request: UpdateAndDecrementParentActiveChildrenCountRequest,
     ) -> Result<u32, StorageError>;
 
-    /// Deletes the execution if present. For tests: a production storage may do nothing.
+    /// Deletes the execution if present. For tests: a storage not in test mode refuses with
+    /// [`StorageError::TestModeRequired`] and deletes nothing.
     async fn delete_by_id(&self, execution_id: &str) -> Result<(), StorageError>;
 
-    /// Deletes every execution. For tests: a production storage may do nothing.
+    /// Deletes every execution. For tests: a storage not in test mode refuses with
+    /// [`StorageError::TestModeRequired`] and deletes nothing.
     async fn delete_all(&self) -> Result<(), StorageError>;
 }

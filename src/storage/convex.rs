@@ -146,6 +146,10 @@ impl<O: ConvexOperation> ConvexOperation for Raw<'_, O> {
     type Response = Value;
 }
 
+/// For a `verify_duplicates` write: the executions its elements insert, in groups that one
+/// transaction inserts together or not at all.
+pub(super) type InsertedGroups<T> = dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + Sync;
+
 /// A list call that failed: how many elements earlier parts wrote, the failing part's
 /// elements, and why.
 struct Failed<T> {
@@ -309,7 +313,7 @@ impl ConvexTaskExecutionsStorage {
     }
 
     /// Plans the calls of a list request of `O` (see `chunking`).
-    fn plan<T: Serialize, O: ConvexOperation>(
+    pub(super) fn plan<T: Serialize, O: ConvexOperation>(
         &self,
         elements: &[T],
         children_of: impl Fn(&T) -> usize,
@@ -343,8 +347,8 @@ impl ConvexTaskExecutionsStorage {
     }
 
     /// Sends `items` as calls of `O`, one after the other, splitting a call the server refuses
-    /// over a budget (at `fits`, else in halves; every later piece of that part is cut the
-    /// same) down to single requests. Returns each call's element count and answer, in order.
+    /// over a budget (at `fits`, else in halves; everything still to send is then cut to that
+    /// size) down to single requests. Returns each call's element count and answer, in order.
     async fn call_splitting<T, O>(
         &self,
         items: Vec<T>,
@@ -369,7 +373,7 @@ impl ConvexTaskExecutionsStorage {
                 }
                 Err(error) => error,
             };
-            let mut part = items_of(args);
+            let part = items_of(args);
             match budget_refusal(&error) {
                 Some(fits) if len > 1 => {
                     let size = split_size(len, fits);
@@ -380,13 +384,13 @@ impl ConvexTaskExecutionsStorage {
                         piece = size,
                         "a call refused over a budget is split"
                     );
-                    let mut pieces = Vec::new();
-                    while !part.is_empty() {
-                        let rest = part.split_off(size.min(part.len()));
-                        pieces.push(std::mem::replace(&mut part, rest));
-                    }
-                    for piece in pieces.into_iter().rev() {
-                        queue.push_front(piece);
+                    // What did not fit in `len` will not fit later either: the rest of the
+                    // queue is cut to the same size, in order.
+                    let mut rest: Vec<T> = part;
+                    rest.extend(queue.drain(..).flatten());
+                    let mut rest = rest.into_iter().peekable();
+                    while rest.peek().is_some() {
+                        queue.push_back(rest.by_ref().take(size).collect());
                     }
                 }
                 _ => {
@@ -405,13 +409,13 @@ impl ConvexTaskExecutionsStorage {
     /// much was written before it. `verify`, for the `verify_duplicates` operations, decides
     /// whether a duplicate refusal after an attempt of unknown outcome was the first attempt's
     /// own success.
-    async fn send_in_order<T, O>(
+    pub(super) async fn send_in_order<T, O>(
         &self,
         elements: Vec<T>,
         chunks: &[Range<usize>],
         args_of: impl Fn(Vec<T>) -> O + Sync,
         items_of: impl Fn(O) -> Vec<T> + Sync,
-        verify: Option<&(dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + Sync)>,
+        verify: Option<&InsertedGroups<T>>,
     ) -> Result<(), StorageError>
     where
         T: Send + Sync,
@@ -633,7 +637,8 @@ impl ConvexTaskExecutionsStorage {
                 Err(error) => error,
             };
             match budget_refusal(&error) {
-                Some(fits) if limit > 1 => {
+                // Not even the first document fits: a lower limit cannot help.
+                Some(fits) if limit > 1 && fits != Some(0) => {
                     let lower = match fits {
                         Some(n) if (1..limit).contains(&n) => n,
                         _ => limit.div_ceil(2).min(limit - 1),
@@ -781,13 +786,13 @@ fn same_identity(sent: &TaskExecution, stored: &TaskExecution) -> bool {
 }
 
 /// The executions an `insertMany` call inserts: all in one transaction, or none.
-fn insert_groups(documents: &[TaskExecution]) -> Vec<Vec<&TaskExecution>> {
+pub(super) fn insert_groups(documents: &[TaskExecution]) -> Vec<Vec<&TaskExecution>> {
     vec![documents.iter().collect()]
 }
 
 /// The children an `updateManyByIdAndInsertChildrenIfUpdated` call inserts: each parent's
 /// together with its patch, or none of them.
-fn children_groups(
+pub(super) fn children_groups(
     requests: &[tx::UpdateByExecutionIdAndInsertChildrenRequest],
 ) -> Vec<Vec<&TaskExecution>> {
     requests

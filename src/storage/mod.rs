@@ -13,7 +13,7 @@
 
 pub mod chunking;
 mod contract;
-mod convex;
+pub(crate) mod convex;
 mod decode;
 mod error;
 mod memory;

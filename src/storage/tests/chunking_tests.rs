@@ -329,3 +329,30 @@ fn max_items_per_call_only_lowers_the_generated_limits() {
     let chunks = plan_chunks(&lower_limits(&insert, Some(100)), &CALL_BUDGET, &costs).unwrap();
     assert_eq!(chunks, vec![0..100, 100..200, 200..250]);
 }
+
+#[test]
+fn document_sizes_are_convexs_own_measure() {
+    use crate::storage::chunking::{convex_size, document_size};
+    use serde_json::json;
+    // {"a": "xyz", "n": 1, "b": true, "z": null, "l": [1, "q"]}
+    //   = 2 + (1+1+5) + (1+1+9) + (1+1+1) + (1+1+1) + (1+1+(2+9+3)) = 42
+    let value = json!({"a": "xyz", "n": 1, "b": true, "z": null, "l": [1, "q"]});
+    assert_eq!(convex_size(&value), 42);
+    // Strings count their UTF-8 bytes, not JSON escapes.
+    assert_eq!(convex_size(&json!("é\n")), 2 + 3);
+    #[derive(serde::Serialize)]
+    struct Doc {
+        input: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    }
+    let doc = Doc {
+        input: "abc".into(),
+        output: None,
+    };
+    assert_eq!(
+        document_size(&doc).unwrap(),
+        2 + 5 + 1 + 5,
+        "an absent field counts nothing"
+    );
+}

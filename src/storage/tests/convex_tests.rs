@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::fake_convex::{Answer, Call, FakeConvex};
 use super::fixtures::{child_value, minimal_value};
-use crate::runtime::{AuthSecret, ConvexError};
+use crate::runtime::{AuthSecret, ConvexError, ConvexHttpClient, RetryPolicy};
 use crate::storage::{
     shard_of_execution, ConvexStorageOptions, ConvexTaskExecutionsStorage, GetByIdRequest,
     GetByParentExecutionIdRequest, StorageError, TaskExecutionStorageValue, TaskExecutionsStorage,
@@ -15,12 +15,18 @@ use crate::storage::{
     UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
     UpdateByStatusAndStartAtLessThanRequest,
 };
-use crate::task_executions::{CloseStatus, TaskExecutionStatus, TaskExecutionUpdate};
+use crate::task_executions::{
+    CloseStatus, TaskExecutionStatus, TaskExecutionUpdate, TaskExecutionsStorageClient,
+};
 
 /// Nothing listens there: any call fails with a transport error that was never sent.
 const UNREACHABLE: &str = "http://127.0.0.1:1";
 
-fn options(total_shards: u32, shards: Option<Vec<u32>>, test_mode: bool) -> ConvexStorageOptions {
+pub fn options(
+    total_shards: u32,
+    shards: Option<Vec<u32>>,
+    test_mode: bool,
+) -> ConvexStorageOptions {
     ConvexStorageOptions {
         total_shards,
         shards,
@@ -29,8 +35,17 @@ fn options(total_shards: u32, shards: Option<Vec<u32>>, test_mode: bool) -> Conv
     }
 }
 
-fn storage(url: &str, options: ConvexStorageOptions) -> ConvexTaskExecutionsStorage {
-    ConvexTaskExecutionsStorage::connect(url, AuthSecret::new("secret"), options).unwrap()
+/// A storage whose client retries quickly (3 attempts, backoffs of a few ms).
+pub fn storage(url: &str, options: ConvexStorageOptions) -> ConvexTaskExecutionsStorage {
+    let policy = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(1))
+        .with_max_backoff(std::time::Duration::from_millis(5));
+    let http = ConvexHttpClient::new(url)
+        .unwrap()
+        .with_retry_policy(policy);
+    let client = TaskExecutionsStorageClient::new(http, AuthSecret::new("secret"));
+    ConvexTaskExecutionsStorage::new(client, options).unwrap()
 }
 
 fn update(updated_at: u64) -> TaskExecutionUpdate {
@@ -41,7 +56,7 @@ fn update(updated_at: u64) -> TaskExecutionUpdate {
 }
 
 /// A returned document (with system fields) of `value` in `shard`.
-fn doc_json(value: TaskExecutionStorageValue, shard: u32) -> Value {
+pub fn doc_json(value: TaskExecutionStorageValue, shard: u32) -> Value {
     let mut json = serde_json::to_value(value.into_document(shard)).unwrap();
     json["_id"] = json!(format!("id-{}", json["executionId"].as_str().unwrap()));
     json["_creationTime"] = json!(1.0);
@@ -92,10 +107,25 @@ fn construction_validates_url_and_options() {
 }
 
 #[tokio::test]
-async fn without_test_mode_deletes_make_no_call() {
+async fn without_test_mode_deletes_make_no_call_and_say_so() {
     let storage = storage(UNREACHABLE, options(1, None, false));
-    storage.delete_by_id("e").await.unwrap();
-    storage.delete_all().await.unwrap();
+    for (error, function) in [
+        (storage.delete_by_id("e").await.unwrap_err(), "deleteById"),
+        (storage.delete_all().await.unwrap_err(), "deleteAll"),
+    ] {
+        match &error {
+            StorageError::TestModeRequired {
+                function: f,
+                message,
+            } => {
+                assert_eq!(f, function);
+                assert!(message.contains("enable_test_mode is off"), "{message}");
+            }
+            other => panic!("expected TestModeRequired, got {other:?}"),
+        }
+        assert!(!error.is_transient());
+        assert!(!error.is_retry_safe());
+    }
 }
 
 #[tokio::test]
@@ -105,11 +135,14 @@ async fn with_test_mode_deletes_reach_the_server() {
         storage.delete_by_id("e").await.unwrap_err(),
         storage.delete_all().await.unwrap_err(),
     ] {
+        let convex = error.convex_error().expect("a Convex error");
         assert!(
-            matches!(error, StorageError::Convex(ConvexError::Transport { .. })),
+            matches!(convex.last_attempt(), ConvexError::Transport { .. }),
             "{error:?}"
         );
+        assert_eq!(convex.attempts(), 3, "retried: nothing was sent");
         assert!(error.is_retry_safe(), "nothing was sent");
+        assert!(error.is_transient());
     }
     let fake = FakeConvex::start(|_| Answer::Value(Value::Null)).await;
     let storage = self::storage(&fake.url, options(1, None, true));
@@ -161,10 +194,19 @@ async fn an_oversize_execution_is_refused_before_anything_is_sent() {
         .insert_many(vec![minimal_value("small"), big])
         .await
         .unwrap_err();
-    let StorageError::InvalidRequest(message) = error else {
-        panic!("expected InvalidRequest, got {error:?}");
+    let StorageError::DocumentTooLarge {
+        execution_id,
+        bytes,
+        limit,
+    } = &error
+    else {
+        panic!("expected DocumentTooLarge, got {error:?}");
     };
-    assert!(message.contains("execution \"big\""), "{message}");
+    assert_eq!(execution_id, "big");
+    assert!(*bytes > 9 * 1024 * 1024, "{bytes}");
+    assert_eq!(*limit, 1024 * 1024);
+    assert!(error.to_string().contains("execution \"big\""), "{error}");
+    assert!(!error.is_transient() && !error.is_retry_safe());
 }
 
 fn executions(count: usize) -> Vec<TaskExecutionStorageValue> {

@@ -1,6 +1,7 @@
 //! A stand-in Convex deployment on `127.0.0.1:0`: it records every call (function name and
 //! the `args` inside the auth envelope) and answers through a handler, so that tests observe
-//! exactly what the storage sends without a real backend.
+//! exactly what the storage sends without a real backend. Every answer carries a `Date`
+//! header from the system clock, as a deployment's does.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +27,17 @@ pub enum Answer {
         code: &'static str,
         message: String,
     },
+    /// A function error with this `errorData` (`None`: a plain error, as the original
+    /// component throws them).
+    ErrorData {
+        message: String,
+        data: Option<Value>,
+    },
+    /// An HTTP status without a function result (e.g. 503).
+    Status(u16),
+    /// The call is received (and whatever the handler did is done) but the connection drops
+    /// before any answer: a response lost after the commit.
+    Lost,
 }
 
 type Handler = dyn Fn(&Call) -> Answer + Send + Sync;
@@ -81,19 +93,38 @@ async fn serve_connection(
         args: request["args"]["args"].clone(),
     };
     recorded.lock().expect("calls lock").push(call.clone());
-    let answer = match handler(&call) {
-        Answer::Value(value) => json!({"status": "success", "value": value, "logLines": []}),
-        Answer::Error { code, message } => json!({
-            "status": "error",
-            "errorMessage": message,
-            "errorData": {"code": code},
-            "logLines": []
-        }),
+    let (status, answer) = match handler(&call) {
+        Answer::Value(value) => (
+            200,
+            json!({"status": "success", "value": value, "logLines": []}),
+        ),
+        Answer::Error { code, message } => (
+            200,
+            json!({
+                "status": "error",
+                "errorMessage": message,
+                "errorData": {"code": code},
+                "logLines": []
+            }),
+        ),
+        Answer::ErrorData { message, data } => {
+            let mut body = json!({"status": "error", "errorMessage": message, "logLines": []});
+            if let Some(data) = data {
+                body["errorData"] = data;
+            }
+            (200, body)
+        }
+        Answer::Status(status) => (
+            status,
+            json!({"code": "Overloaded", "message": "the fake is busy"}),
+        ),
+        Answer::Lost => return,
     };
     let body = answer.to_string();
+    let date = crate::runtime::http_date::format_http_date(crate::storage::now_millis());
     let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nDate: {date}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;

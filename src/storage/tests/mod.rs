@@ -7,5 +7,6 @@ mod error_tests;
 mod fake_convex;
 mod fixtures;
 mod options_tests;
+mod resilience_tests;
 mod update_json_tests;
 mod value_tests;

@@ -328,6 +328,42 @@ async fn proxy_refuses_resets_and_truncates() {
 }
 
 #[tokio::test]
+async fn proxy_resets_mid_body() {
+    let upstream = Upstream::start(false).await;
+    let proxy = FaultProxy::start(&upstream.url).await.expect("proxy");
+    proxy.reset_next_requests_mid_body(1);
+    let http = http_client();
+    // 4 MiB: far more than the socket buffers, so the client is still sending.
+    let big = format!(
+        "{{\"path\":\"m:f\",\"args\":{{\"x\":\"{}\"}}}}",
+        "y".repeat(4 << 20)
+    );
+    let error = http
+        .post(format!("http://{}/api/query", proxy.addr()))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .expect_err("reset while sending");
+    assert!(!error.is_connect(), "{error:?}");
+    assert_eq!(upstream.received(), 0);
+    let stats = proxy.stats();
+    assert_eq!(stats.fault(FaultKind::ResetMidRequest), 1, "{stats}");
+    assert_eq!(stats.requests, 0, "no request was read whole");
+    // The next one passes.
+    let status = http
+        .post(format!("http://{}/api/query", proxy.addr()))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("forwarded")
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(upstream.received(), 1);
+}
+
+#[tokio::test]
 async fn proxy_rules_skip_and_times() {
     let upstream = Upstream::start(false).await;
     let proxy = FaultProxy::start(&upstream.url).await.expect("proxy");
@@ -2526,6 +2562,38 @@ async fn unknown_outcomes_are_retried_only_when_safe() {
         );
     }
     assert_eq!(rig.http.stats().retries, 6);
+
+    // Reset halfway through the request body (before the proxy knows the function): the
+    // claim is not re-sent (nothing was claimed: not forwarded), the update is.
+    rig.proxy.reset_next_requests_mid_body(1);
+    let error = rig
+        .storage
+        .update_by_status_and_start_at_less_than_and_return(claim_request(
+            "w",
+            rig.storage.now_millis(),
+        ))
+        .await
+        .expect_err("not re-sent");
+    assert_unknown_outcome(&error, "claim reset mid-request");
+    assert_eq!(
+        rig.get("a").await.expect("a").status,
+        TaskExecutionStatus::Ready
+    );
+    rig.proxy.reset_next_requests_mid_body(1);
+    rig.storage
+        .update_many_by_id(vec![update_by_id(
+            "u",
+            None,
+            TaskExecutionStorageUpdate {
+                retry_attempts: Some(9),
+                ..touch(rig.storage.now_millis())
+            },
+        )])
+        .await
+        .expect("re-sent");
+    assert_eq!(rig.get("u").await.expect("u").retry_attempts, 9);
+    assert_eq!(rig.http.stats().retries, 7);
+    assert_eq!(rig.proxy.stats().fault(FaultKind::ResetMidRequest), 2);
 }
 
 /// An attempt that outlives the request timeout: the client gives up on it, but the server

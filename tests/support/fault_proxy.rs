@@ -26,7 +26,8 @@
 //! server's whole answer (so the call has committed), then close the connection without
 //! answering (`DropResponse`), or answer half of it (`TruncateResponse`).
 //! [`FaultProxy::refuse_next_connections`] closes the next accepted connections at once, before
-//! reading anything.
+//! reading anything; [`FaultProxy::reset_next_requests_mid_body`] resets the next requests
+//! halfway through their body (the client may still be sending).
 //!
 //! What the client can tell apart: only a refused connect (`Blackout::RefuseConnections`: no
 //! listener) proves that nothing was sent. Every other fault happens after the TCP connection
@@ -60,6 +61,8 @@ use tokio::task::{JoinHandle, JoinSet};
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How many times the listener is re-bound after a refusal window before giving up.
 const REBIND_ATTEMPTS: u32 = 100;
+/// The accept loop's rounds (accepted connections and wake-ups) before it stops.
+const MAX_ACCEPT_ROUNDS: u64 = 10_000_000;
 /// At most this many events are kept (the oldest are not dropped: later ones are).
 const MAX_EVENTS: usize = 1_000_000;
 
@@ -150,6 +153,8 @@ pub enum FaultKind {
     ListenerDown,
     Refuse,
     Reset,
+    /// [`FaultProxy::reset_next_requests_mid_body`].
+    ResetMidRequest,
     Delay,
     DelayResponse,
     Status429,
@@ -170,6 +175,7 @@ impl FaultKind {
             Self::ListenerDown => "listener-down",
             Self::Refuse => "refuse",
             Self::Reset => "reset",
+            Self::ResetMidRequest => "reset-mid-request",
             Self::Delay => "delay",
             Self::DelayResponse => "delay-response",
             Self::Status429 => "429",
@@ -431,6 +437,7 @@ struct State {
     random: Option<(RandomFaults, SplitMix64)>,
     blackout: Option<(Instant, Blackout)>,
     refuse_connections: u64,
+    reset_mid_body: u64,
     faults: BTreeMap<FaultKind, u64>,
     events: Vec<ProxyEvent>,
     listener_down: bool,
@@ -603,6 +610,7 @@ impl FaultProxy {
         state.rules.clear();
         state.random = None;
         state.refuse_connections = 0;
+        state.reset_mid_body = 0;
     }
 
     /// Sets (or, with `None`, removes) the random faults.
@@ -637,6 +645,13 @@ impl FaultProxy {
     /// Closes the next `n` accepted connections at once, before reading anything.
     pub fn refuse_next_connections(&self, n: u64) {
         lock(&self.shared.state).refuse_connections += n;
+    }
+
+    /// Resets the next `n` requests (with a body) halfway through their body, before their
+    /// function path is known: nothing is forwarded. A body larger than the socket buffers is
+    /// still being sent when the reset arrives.
+    pub fn reset_next_requests_mid_body(&self, n: u64) {
+        lock(&self.shared.state).reset_mid_body += n;
     }
 
     /// The counters so far.
@@ -682,7 +697,7 @@ async fn accept_loop(
     let deadline = tokio::time::Instant::now() + shared.options.max_lifetime;
     let permits = Arc::new(Semaphore::new(shared.options.max_connections));
     let mut connections = JoinSet::new();
-    loop {
+    for _ in 0..MAX_ACCEPT_ROUNDS {
         while connections.try_join_next().is_some() {}
         if *shutdown.borrow() || tokio::time::Instant::now() >= deadline {
             return;
@@ -824,17 +839,22 @@ enum ReadError {
     Io(io::Error),
     Malformed(String),
     TimedOut,
+    /// [`FaultProxy::reset_next_requests_mid_body`] stopped reading the body halfway.
+    StoppedMidBody,
 }
 
 /// Reads one HTTP/1.1 message from `stream`, starting with what is left in `buffer` (bytes read
 /// past the previous message); leaves what follows it in `buffer`. `until_eof`: a message
 /// without `Content-Length` nor chunking has a body up to the end of the stream (responses).
+/// `stop_mid_body`, asked once the head is read: when it says so, only half of a
+/// `Content-Length` body is read and [`ReadError::StoppedMidBody`] returned.
 async fn read_message(
     stream: &mut TcpStream,
     buffer: &mut Vec<u8>,
     max_body: usize,
     timeout: Duration,
     until_eof: bool,
+    stop_mid_body: impl FnOnce() -> bool,
 ) -> Result<Message, ReadError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let head_end = loop {
@@ -879,6 +899,14 @@ async fn read_message(
             .map_err(|_| ReadError::Malformed(format!("bad content-length {length:?}")))?;
         if length > max_body {
             return Err(ReadError::Malformed(format!("body of {length} bytes")));
+        }
+        if length > 0 && stop_mid_body() {
+            while buffer.len() < length / 2 {
+                if read_more(stream, buffer, deadline).await? == 0 {
+                    break;
+                }
+            }
+            return Err(ReadError::StoppedMidBody);
         }
         while buffer.len() < length {
             if read_more(stream, buffer, deadline).await? == 0 {
@@ -987,6 +1015,17 @@ pub fn function_path_of(body: &[u8]) -> Option<String> {
 }
 
 impl Shared {
+    /// Whether to reset this request halfway through its body (and counts it).
+    fn take_mid_body_reset(&self) -> bool {
+        let mut state = lock(&self.state);
+        if state.reset_mid_body == 0 {
+            return false;
+        }
+        state.reset_mid_body -= 1;
+        state.count(FaultKind::ResetMidRequest);
+        true
+    }
+
     /// What to do with a request for `path`.
     fn decide(&self, path: Option<&str>) -> (Decision, Option<usize>) {
         let mut state = lock(&self.state);
@@ -1107,6 +1146,7 @@ impl Shared {
                 self.options.max_body_bytes,
                 deadline,
                 true,
+                || false,
             )
             .await
             .map_err(|e| format!("read the upstream's answer: {e:?}"))
@@ -1164,16 +1204,19 @@ async fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     };
     let mut buffer = Vec::new();
     for _ in 0..options.max_requests_per_connection {
+        let stop_mid_body = || shared.take_mid_body_reset();
         let request = match read_message(
             &mut stream,
             &mut buffer,
             options.max_body_bytes,
             options.read_timeout,
             false,
+            stop_mid_body,
         )
         .await
         {
             Ok(request) => request,
+            Err(ReadError::StoppedMidBody) => return reset(stream),
             Err(ReadError::Closed | ReadError::TimedOut | ReadError::Io(_)) => return,
             Err(ReadError::Malformed(message)) => {
                 let body = format!("{{\"code\":\"FaultProxy\",\"message\":\"{message}\"}}");

@@ -1143,6 +1143,61 @@ fn oversized_and_deeply_nested_bodies_are_refused() {
     });
 }
 
+/// A document over Convex's 1 MiB limit, in a body well under the 16 MiB one: refused as a
+/// deployment refuses it (the local server's document limit, branch `server`), nothing
+/// written — inserted directly and as a child.
+#[test]
+fn a_document_over_one_mib_is_refused() {
+    let runtime = runtime();
+    let deployment = TestDeployment::local_only("bad_input_2mb", true);
+    let server = Server::new(&deployment);
+    let functions = functions();
+    runtime.block_on(async {
+        server.seed_and_settle().await.expect("seeded");
+        let before = server.snapshot().await.expect("snapshot");
+        let big = json!("x".repeat(2 * 1024 * 1024));
+        let mut requests = Vec::new();
+        for (name, pointer) in [
+            ("insertMany", "/executions/0/input"),
+            (
+                "updateManyByIdAndInsertChildrenIfUpdated",
+                "/requests/0/childrenTaskExecutionsToInsertIfAnyUpdated/0/input",
+            ),
+            ("updateManyById", "/requests/0/update"),
+        ] {
+            let function = functions
+                .iter()
+                .find(|f| f.name == name)
+                .expect("declared");
+            let mut args = function.args.clone();
+            let target = args.pointer_mut(pointer).expect("the field");
+            match target {
+                // An update: a 2 MiB output.
+                Value::Object(update) => {
+                    update.insert("output".to_owned(), big.clone());
+                }
+                other => *other = big.clone(),
+            }
+            requests.push(RawRequest::call(
+                function.kind,
+                &json!({"path": full_path(name), "args": {"authSecret": server.secret, "args": args}, "format": "json"}),
+            ));
+        }
+        for request in &requests {
+            let (status, body) = server.send(request).await.expect("an answer");
+            let category =
+                refusal(status, &body).unwrap_or_else(|e| panic!("{}: {e}", request.describe()));
+            println!("{} bytes: {category}", request.body.len());
+            assert_eq!(
+                server.snapshot().await.expect("still serving"),
+                before,
+                "{}",
+                request.describe()
+            );
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Numbers inside documents and updates (the server's own validation, issue 7 §4).
 // ---------------------------------------------------------------------------------------------

@@ -613,7 +613,11 @@ mod workload {
     };
     use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
 
-    use crate::support::fault_proxy::{Blackout, Fault, FaultProxy, ProxyStats, RandomFaults};
+    use durable_execution_storage_convex::runtime::RetrySafety;
+
+    use crate::support::fault_proxy::{
+        Blackout, Fault, FaultKind, FaultProxy, ProxyStats, RandomFaults,
+    };
     use crate::support::{new_value, TestDeployment};
 
     /// The workload's size and pace.
@@ -702,6 +706,8 @@ mod workload {
         pub expired_claims: u64,
         pub expired_closings: u64,
         pub blackout_started_at: Option<Duration>,
+        /// Faults injected per kind: (on only-unsent operations, on the others).
+        pub faults_by_safety: BTreeMap<FaultKind, (u64, u64)>,
     }
 
     /// Makes each worker's HTTP client for a URL (through the proxy).
@@ -895,6 +901,24 @@ mod workload {
         for http in &clients {
             client.add(http);
         }
+        let mut faults_by_safety: BTreeMap<FaultKind, (u64, u64)> = BTreeMap::new();
+        for event in proxy.events() {
+            let Some(kind) = event.fault else { continue };
+            let name = event
+                .path
+                .as_deref()
+                .and_then(|p| p.rsplit_once(':'))
+                .map_or("", |(_, name)| name);
+            let only_unsent = crate::lost::RETRY_SAFETY
+                .iter()
+                .any(|(op, safety)| *op == name && *safety == RetrySafety::OnlyUnsent);
+            let entry = faults_by_safety.entry(kind).or_default();
+            if only_unsent {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        }
         Report {
             elapsed,
             client,
@@ -909,6 +933,7 @@ mod workload {
             expired_claims: shared.expired_claims.load(Ordering::SeqCst),
             expired_closings: shared.expired_closings.load(Ordering::SeqCst),
             blackout_started_at,
+            faults_by_safety,
         }
     }
 
@@ -1265,6 +1290,33 @@ mod workload {
                 self.claimed_twice.len(),
                 self.not_closed.len()
             );
+            println!(
+                "  blackout: the listener closed for {:?}: {} connects refused in the clients \
+                 (nothing sent: re-sent whatever the operation, until the attempts ran out)",
+                plan.blackout, self.client.connect
+            );
+            for (kind, (only_unsent, others)) in &self.faults_by_safety {
+                let what = match kind {
+                    FaultKind::Status429 | FaultKind::Status503 => {
+                        "not run by the server: re-sent whatever the operation"
+                    }
+                    FaultKind::Delay | FaultKind::DelayResponse => {
+                        "answered late (within the request timeout): nothing to retry"
+                    }
+                    FaultKind::RefusedConnection => {
+                        "a request on a connection opened before the blackout, closed unanswered"
+                    }
+                    _ => {
+                        "outcome unknown to the client: re-sent for idempotent and \
+                         verify-duplicates operations, not for only-unsent ones (their \
+                         executions wait for the lease to expire)"
+                    }
+                };
+                println!(
+                    "  {kind}: {} ({only_unsent} on only-unsent calls, {others} on others): {what}",
+                    only_unsent + others
+                );
+            }
             for (op, (ok, failed)) in &self.calls {
                 println!("  {op}: {ok} ok, {failed} failed");
             }

@@ -1,5 +1,25 @@
-//! Fault injection: the fault proxy of the test support (`support::fault_proxy`) checked on its
-//! own, against a tiny upstream written here, and through the local Convex server.
+//! Fault injection, with the fault proxy of the test support (`support::fault_proxy`) between
+//! the client and the local Convex server (these tests always use the local server: the proxy
+//! speaks plain HTTP to loopback only).
+//!
+//! - `proxy_*`: the proxy itself, against a tiny upstream written here (what each fault does
+//!   on the wire, rules, random faults, blackouts, keep-alive, chunked answers, shutdown), and
+//!   one lost response after a committed insert on the local server.
+//! - `lost_*` and `every_operation_declares_the_designed_retry_safety`: each of the 17
+//!   operations with its response lost after the commit. Idempotent and verify-duplicates
+//!   operations are re-sent and end as after one application; only-unsent ones are not re-sent,
+//!   fail with an unknown outcome, and their executions stay claimed (or processing, or
+//!   closing) until the lease expires and the sweep gives them back.
+//! - `refused_connections_*`, `rate_limited_*`, `unknown_outcomes_*`, `delays_*`,
+//!   `retries_stop_*`: the other faults, retried or not as documented.
+//! - `workload_under_faults_closes_every_execution_once`: 2,000 executions
+//!   (`FAULTS_WORKLOAD_EXECUTIONS` for another size) through insert → claim → complete → mark
+//!   close-ready → close, 8 workers on 4 shards, ~10 % of the requests faulted (seeded) and one
+//!   5 s blackout: every execution closed, none claimed twice within a lease. Prints a
+//!   `FAULTS REPORT` line.
+//!
+//! The per-operation tests need the declared retry safety and the server's clock rules
+//! (branches `client` and `server` together).
 //!
 //! ```sh
 //! cargo test --test faults -- --nocapture   # prints the figures

@@ -16,6 +16,10 @@
 //! concurrency) Convex storages the same way: a fresh instance per backend locally, the emptied
 //! deployment with `CONVEX_URL`.
 //!
+//! [`fault_proxy`] puts a programmable, loopback-only HTTP proxy between a client and the
+//! local server (refused connections, resets, delays, 429/502/503/504, responses lost after the
+//! commit, blackouts), for the fault-injection tests (`tests/faults.rs`).
+//!
 //! Nothing here passes silently: a server that does not start, a deployment that is not in
 //! test mode, or missing credentials fail the test with the reason.
 

@@ -22,8 +22,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::http_date::parse_http_date;
 use super::{ConvexError, FunctionKind, RetrySafety};
 
-/// When the client calls a failed function again. See the [module](self) documentation for
-/// which failures are retried.
+/// When the client calls a failed function again.
+///
+/// A call is retried only when the failure is transient ([`ConvexError::is_transient`]) and
+/// re-sending is safe for the operation ([`RetrySafety`]): always when the failure proves the
+/// call did not take effect (nothing sent, HTTP 429 or 503, a mutation's write conflict); when
+/// its outcome is unknown (a timeout or reset after sending, 502, 504, an action's write
+/// conflict), only for `Idempotent` and `VerifyDuplicates` operations. Before retry `n` the
+/// client waits a uniform random delay in `[0, min(max_backoff, initial_backoff × 2^(n-1))]`
+/// (full jitter), or the server's `Retry-After` when that is longer.
 ///
 /// `#[non_exhaustive]`: start from [`RetryPolicy::default()`] (or [`RetryPolicy::none()`]) and
 /// adjust with the `with_…` methods.

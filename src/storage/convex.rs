@@ -1353,7 +1353,7 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
 
     async fn delete_by_id(&self, execution_id: &str) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Err(test_mode_off(tx::DeleteByIdArgs::NAME));
+            return Err(StorageError::test_mode_off(tx::DeleteByIdArgs::NAME));
         }
         self.call(&tx::DeleteByIdArgs {
             execution_id: execution_id.to_owned(),
@@ -1364,20 +1364,10 @@ impl TaskExecutionsStorage for ConvexTaskExecutionsStorage {
 
     async fn delete_all(&self) -> Result<(), StorageError> {
         if !self.options.enable_test_mode {
-            return Err(test_mode_off(tx::DeleteAllArgs::NAME));
+            return Err(StorageError::test_mode_off(tx::DeleteAllArgs::NAME));
         }
         self.call(&tx::DeleteAllArgs {})
             .instrument(operation_span(tx::DeleteAllArgs::NAME, 0))
             .await
-    }
-}
-
-fn test_mode_off(function: &str) -> StorageError {
-    StorageError::TestModeRequired {
-        function: function.to_owned(),
-        message: "the storage's enable_test_mode is off, so nothing was sent \
-                  (ConvexStorageOptions::with_test_mode(true), and \
-                  TASK_EXECUTIONS_STORAGE_TEST_MODE=true on the deployment)"
-            .to_owned(),
     }
 }

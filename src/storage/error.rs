@@ -266,6 +266,19 @@ fn validation_path(message: &str) -> Option<String> {
 }
 
 impl StorageError {
+    /// The refusal of a test-only operation (`function`: `deleteById` or `deleteAll`) by a
+    /// storage whose `enable_test_mode` is off: nothing was sent or deleted. Every storage
+    /// refuses with this same error, so that they can be compared.
+    pub fn test_mode_off(function: &str) -> Self {
+        Self::TestModeRequired {
+            function: function.to_owned(),
+            message: "the storage's enable_test_mode is off, so nothing was done \
+                      (ConvexStorageOptions::with_test_mode(true); a Convex deployment also \
+                      needs TASK_EXECUTIONS_STORAGE_TEST_MODE=true)"
+                .to_owned(),
+        }
+    }
+
     /// Whether the failure may go away by itself, so that the same operation may succeed
     /// later: a transient Convex failure (connection, timeout, 429, 502-504, overload, write
     /// conflict) that the client's retries did not overcome. For a partially applied batch,

@@ -16,10 +16,16 @@
 //! concurrency) Convex storages the same way: a fresh instance per backend locally, the emptied
 //! deployment with `CONVEX_URL`.
 //!
+//! [`fault_proxy`] puts a programmable, loopback-only HTTP proxy between a client and the
+//! local server (refused connections, resets, delays, 429/502/503/504, responses lost after the
+//! commit, blackouts), for the fault-injection tests (`tests/faults.rs`).
+//!
 //! Nothing here passes silently: a server that does not start, a deployment that is not in
 //! test mode, or missing credentials fail the test with the reason.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+pub mod fault_proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -200,6 +206,13 @@ impl TestDeployment {
         Some(Self::local(name, false))
     }
 
+    /// A fresh, empty database on this binary's local server, whatever `CONVEX_URL` says: for
+    /// the tests that need the local server itself (the fault proxy forwards plain HTTP to
+    /// loopback only; the bad-input test reads `/stats`).
+    pub fn local_only(name: &str, test_mode: bool) -> Self {
+        Self::local(name, test_mode)
+    }
+
     fn local(name: &str, test_mode: bool) -> Self {
         let server = local_server(test_mode);
         let instance = unique_instance_id(name);
@@ -230,6 +243,24 @@ impl TestDeployment {
             Some(key) => http.with_admin_key(key.clone()),
             None => http,
         }
+    }
+
+    /// The secret of this test's database.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The local server's base URL and this test's instance id (`None` on a real deployment).
+    pub fn local_instance(&self) -> Option<(&str, &str)> {
+        self.local
+            .as_ref()
+            .map(|(base, instance)| (base.as_str(), instance.as_str()))
+    }
+
+    /// The generated typed client over `http` (e.g. a client pointed at a fault proxy, with
+    /// its own retry policy), with the right secret.
+    pub fn client_over(&self, http: ConvexHttpClient) -> TaskExecutionsStorageClient {
+        TaskExecutionsStorageClient::new(http, AuthSecret::new(&self.secret))
     }
 
     /// The generated typed client, with the right secret.

@@ -1300,12 +1300,10 @@ fn bad_numbers_inside_documents_are_refused() {
 }
 
 /// Fields named like `Object.prototype` properties are unknown fields: a deployment refuses
-/// them. The local server lets them through (convex-test's validator and `jsonToConvex` are
-/// JavaScript object lookups), and the handler then stores them in documents.
+/// them. convex-test alone would let them through (its validator and `jsonToConvex` are
+/// JavaScript object lookups) and the handler would store them; the local server refuses them
+/// as extra fields (convex/server/http.ts `prototypeNamedField`).
 #[test]
-#[ignore = "local-server divergence (convex/server, the server's area): fields named constructor, \
-            toString, hasOwnProperty, valueOf or __proto__ pass convex-test's argument validation; \
-            run with --ignored once convex/server refuses them"]
 fn prototype_named_fields_are_refused() {
     let runtime = runtime();
     let deployment = TestDeployment::local_only("bad_input_prototype", true);

@@ -154,6 +154,12 @@ export type Backend = {
     kind: FunctionKind,
     target: FunctionPath,
     args: Record<string, Value>,
+    /**
+     * A field of the arguments named like a property of `Object.prototype` (see
+     * `prototypeNamedField` in http.ts), refused as an extra field the way a deployment's
+     * validator refuses it.
+     */
+    prototypeNamedField?: string,
   ): Promise<Outcome>
   /** The calls made so far in `instance` (none for an instance never used). */
   stats(instance: string): InstanceStats
@@ -231,7 +237,7 @@ export async function createBackend(options: BackendOptions, echoLogs = false): 
       return { calls: { ...calls } }
     },
 
-    async call(instanceId, kind, { module, name }, args) {
+    async call(instanceId, kind, { module, name }, args, prototypeNamedField) {
       const requestId = newRequestId()
       // Like the real backend, a missing module or function and an internal
       // one get the same answer, so callers learn nothing about internals.
@@ -264,6 +270,15 @@ export async function createBackend(options: BackendOptions, echoLogs = false): 
       const udfPath = `${module}:${name}`
       // Counted before running, so a call that fails counts too.
       stats.calls[udfPath] = (stats.calls[udfPath] ?? 0) + 1
+      if (prototypeNamedField !== undefined)
+        return {
+          ok: false,
+          errorMessage: errorMessage(
+            requestId,
+            `ArgumentValidationError: Object contains extra field \`${prototypeNamedField}\` that is not in the validator.`,
+          ),
+          logLines: [],
+        }
       const logLines: string[] = []
       try {
         const value = await logStore.run(logLines, () => {

@@ -90,6 +90,31 @@ type Call = {
   path: string
   args: Record<string, Value>
   format: ValueFormat
+  prototypeNamedField?: string
+}
+
+/**
+ * The first object key in `value` named like a property of `Object.prototype` (`constructor`,
+ * `toString`, `__proto__`, ...). convex-test's validator looks fields up through the prototype
+ * and `jsonToConvex` assigns `__proto__`, so such a field would pass validation (or vanish)
+ * where a deployment refuses it as an extra field. The served app's validators have no
+ * `v.any()` or `v.record()`, so such a key is never a declared field.
+ */
+function prototypeNamedField(value: unknown): string | undefined {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = prototypeNamedField(item)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, field] of Object.entries(value)) {
+    if (key === '__proto__' || key in Object.prototype) return key
+    const found = prototypeNamedField(field)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
 
 function parseCall(kind: FunctionKind, req: IncomingMessage, body: Buffer): Call {
@@ -126,6 +151,7 @@ function parseCall(kind: FunctionKind, req: IncomingMessage, body: Buffer): Call
     path,
     args: decoded as Record<string, Value>,
     format: format ?? 'convex_encoded_json',
+    prototypeNamedField: prototypeNamedField(argsObject),
   }
 }
 
@@ -196,7 +222,7 @@ export function createHttpServer(backend: Backend, verbose: boolean): Server {
         `${call.path} is not a valid path to a Convex function. ${target.error}`,
       )
     const started = Date.now()
-    const outcome = await backend.call(instance, kind, target, call.args)
+    const outcome = await backend.call(instance, kind, target, call.args, call.prototypeNamedField)
     if (verbose) {
       const result = outcome.ok ? 'ok' : `error: ${outcome.errorMessage.split('\n').pop()}`
       const where = instance === DEFAULT_INSTANCE ? '' : ` [${instance}]`

@@ -150,6 +150,20 @@ describe('function errors answer 560', () => {
     expect(body).not.toHaveProperty('errorData')
   })
 
+  test('fields named like Object.prototype properties are extra fields, as on a deployment', async () => {
+    for (const key of ['constructor', 'toString', '__proto__']) {
+      const args = JSON.parse(`{"text": "proto-${key}", "${key}": 1}`)
+      const { status, body } = await post('mutation', { path: 'notes:add', args })
+      expect(status).toBe(560)
+      expect(body.errorMessage).toContain(
+        `ArgumentValidationError: Object contains extra field \`${key}\` that is not in the validator.`,
+      )
+    }
+    const listed = await post('query', { path: 'notes:list', args: {} })
+    const texts = listed.body.value.map((note: { text: string }) => note.text)
+    expect(texts.filter((text: string) => text.startsWith('proto-'))).toEqual([])
+  })
+
   test('a ConvexError from the component: its data as errorData', async () => {
     const { status, body } = await post('mutation', {
       path: 'notes:add',

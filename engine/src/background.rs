@@ -86,7 +86,10 @@ impl Wakers {
         }
         // One millisecond more: the storage compares with a strict `<`.
         let at = Instant::now() + delay + Duration::from_millis(1);
-        let mut scheduled = self.scheduled.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut scheduled = self
+            .scheduled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let slot = &mut scheduled[process as usize];
         let earliest = slot.first().is_none_or(|first| at < *first);
         slot.insert(at);
@@ -100,14 +103,19 @@ impl Wakers {
     }
 
     fn scheduled(&self, process: Process) -> Option<Instant> {
-        self.scheduled.lock().unwrap_or_else(PoisonError::into_inner)[process as usize]
+        self.scheduled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)[process as usize]
             .first()
             .copied()
     }
 
     /// Removes the scheduled wake-ups that are due; whether there were any.
     fn take_due(&self, process: Process, now: Instant) -> bool {
-        let mut scheduled = self.scheduled.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut scheduled = self
+            .scheduled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let slot = &mut scheduled[process as usize];
         let mut any = false;
         while slot.first().is_some_and(|at| *at <= now) {
@@ -173,9 +181,7 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
         };
         let until = Instant::now() + wait;
         loop {
-            let deadline = wakers
-                .scheduled(process)
-                .map_or(until, |at| at.min(until));
+            let deadline = wakers.scheduled(process).map_or(until, |at| at.min(until));
             tokio::select! {
                 biased;
                 () = inner.shutdown.fired() => return,

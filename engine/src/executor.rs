@@ -23,9 +23,8 @@ use crate::options::{
 use crate::serializer::{to_json, Codec};
 use crate::signal::Signal;
 use crate::storage::{
-    NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStatus,
-    TaskExecutionStorageFilters, TaskExecutionStorageValue, TaskExecutionsStorage,
-    UpdateByIdRequest,
+    NewTaskExecution, ParentTaskExecutionSummary, TaskExecutionStatus, TaskExecutionStorageFilters,
+    TaskExecutionStorageValue, TaskExecutionsStorage, UpdateByIdRequest,
 };
 use crate::store::{StorageMetrics, Store};
 use crate::task::{
@@ -344,7 +343,9 @@ impl Executor {
             .get_by_sleeping_task_unique_id(unique_id)
             .await?
             .ok_or_else(|| {
-                Error::NotFound(format!("sleeping task execution with unique id {unique_id}"))
+                Error::NotFound(format!(
+                    "sleeping task execution with unique id {unique_id}"
+                ))
             })?;
         if execution.task_id != task.id() {
             return Err(Error::NotFound(format!(
@@ -384,9 +385,7 @@ impl Executor {
             .store
             .get_by_id(&execution.execution_id)
             .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("task execution {}", execution.execution_id))
-            })?;
+            .ok_or_else(|| Error::NotFound(format!("task execution {}", execution.execution_id)))?;
         if !finished.is_finished {
             return Err(Error::InvalidState(format!(
                 "task execution {} is not a sleeping task execution",
@@ -539,7 +538,10 @@ impl Inner {
         self.ensure_not_shut_down()?;
         let mut flattened = Vec::new();
         flatten(definition, &mut flattened)?;
-        let mut registry = self.registry.write().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut seen = HashSet::new();
         for registered in &flattened {
             if registry.contains_key(&registered.id) || !seen.insert(registered.id.clone()) {
@@ -724,7 +726,9 @@ fn flatten(definition: Definition, out: &mut Vec<Registered>) -> Result<(), Erro
     }
     let finalize = match finalize {
         None => None,
-        Some(FinalizeDefinition::Function(function)) => Some(RegisteredFinalize::Function(function)),
+        Some(FinalizeDefinition::Function(function)) => {
+            Some(RegisteredFinalize::Function(function))
+        }
         Some(FinalizeDefinition::Task(task)) => {
             let finalize_id = task.options.id.clone();
             if task.kind == Kind::Sleeping {

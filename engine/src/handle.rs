@@ -55,7 +55,10 @@ fn time(ms: u64) -> SystemTime {
 }
 
 impl<O: DeserializeOwned> TaskExecution<O> {
-    pub(crate) fn from_value(codec: &Codec, value: TaskExecutionStorageValue) -> Result<Self, Error> {
+    pub(crate) fn from_value(
+        codec: &Codec,
+        value: TaskExecutionStorageValue,
+    ) -> Result<Self, Error> {
         let output = match (&value.output, value.status) {
             (Some(stored), TaskExecutionStatus::Completed) => Some(codec.decode(stored)?),
             _ => None,

@@ -27,9 +27,15 @@ mod tests {
     #[test]
     fn ids_have_their_prefix_length_and_alphabet() {
         let executor = executor_id();
-        assert!(executor.starts_with("de_") && executor.len() == 11, "{executor}");
+        assert!(
+            executor.starts_with("de_") && executor.len() == 11,
+            "{executor}"
+        );
         let execution = execution_id();
-        assert!(execution.starts_with("te_") && execution.len() == 27, "{execution}");
+        assert!(
+            execution.starts_with("te_") && execution.len() == 27,
+            "{execution}"
+        );
         for c in execution[3..].bytes().chain(executor[3..].bytes()) {
             assert!(ALPHABET.contains(&c), "{c}");
         }

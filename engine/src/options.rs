@@ -412,7 +412,9 @@ impl TaskRetryOptions {
     /// The stored form, after validation.
     pub(crate) fn validate(&self, task_id: &str) -> Result<RetryOptions, Error> {
         let invalid = |message: String| {
-            Error::InvalidTask(format!("invalid retry options for task {task_id}: {message}"))
+            Error::InvalidTask(format!(
+                "invalid retry options for task {task_id}: {message}"
+            ))
         };
         if self.max_attempts > 1_000 {
             return Err(invalid(format!(
@@ -552,9 +554,7 @@ pub(crate) fn timeout_ms(task_id: &str, timeout: Duration) -> Result<u64, Error>
 
 pub(crate) fn sleep_ms(task_id: &str, sleep: Duration) -> Result<u64, Error> {
     millis("sleep_before_run", sleep, 0, MAX_SAFE_INTEGER).map_err(|m| {
-        Error::InvalidTask(format!(
-            "invalid sleep before run for task {task_id}: {m}"
-        ))
+        Error::InvalidTask(format!("invalid sleep before run for task {task_id}: {m}"))
     })
 }
 

@@ -88,7 +88,8 @@ impl Inner {
                     ..Update::status(TaskExecutionStatus::Running)
                 }
                 .at(now),
-                update_expires_at_with_started_at: now.saturating_add(self.options.expire_leeway_ms),
+                update_expires_at_with_started_at: now
+                    .saturating_add(self.options.expire_leeway_ms),
                 limit,
             })
             .await?;
@@ -209,23 +210,34 @@ impl Inner {
             .map(|child| (child.execution_id.clone(), child))
             .collect();
         let now = self.store.now();
-        let writes = join_all(executions.iter().zip(definitions).map(|(execution, definition)| {
-            let children = children_of.remove(&execution.execution_id);
-            let last = last_started_child(execution).and_then(|id| by_id.remove(&id));
-            async move {
-                let result = match definition {
-                    None => Err(TaskError::not_found(format!(
-                        "Task not found [taskId={}]",
-                        execution.task_id
-                    ))),
-                    Some(definition) => {
-                        self.children_finished_write(execution, &definition, children, last, now)
-                            .await
+        let writes = join_all(
+            executions
+                .iter()
+                .zip(definitions)
+                .map(|(execution, definition)| {
+                    let children = children_of.remove(&execution.execution_id);
+                    let last = last_started_child(execution).and_then(|id| by_id.remove(&id));
+                    async move {
+                        let result = match definition {
+                            None => Err(TaskError::not_found(format!(
+                                "Task not found [taskId={}]",
+                                execution.task_id
+                            ))),
+                            Some(definition) => {
+                                self.children_finished_write(
+                                    execution,
+                                    &definition,
+                                    children,
+                                    last,
+                                    now,
+                                )
+                                .await
+                            }
+                        };
+                        result.unwrap_or_else(|error| fail_parent(execution, error, false))
                     }
-                };
-                result.unwrap_or_else(|error| fail_parent(execution, error, false))
-            }
-        }))
+                }),
+        )
         .await;
         self.write_parents(writes).await
     }
@@ -369,7 +381,9 @@ impl Inner {
         match &definition.finalize {
             None => {
                 let output = if definition.kind.is_parent() {
-                    self.codec.output_json(&parent_output).map_err(output_error)?
+                    self.codec
+                        .output_json(&parent_output)
+                        .map_err(output_error)?
                 } else {
                     execution
                         .run_output
@@ -404,9 +418,7 @@ impl Inner {
                         },
                     },
                     Err(error) => Update {
-                        error: Some(
-                            TaskError::non_retryable(error.message()).to_execution_error(),
-                        ),
+                        error: Some(TaskError::non_retryable(error.message()).to_execution_error()),
                         ..Update::status(TaskExecutionStatus::FinalizeFailed)
                     },
                 };
@@ -574,11 +586,14 @@ impl Inner {
                 .map_err(|e| TaskError::non_retryable(format!("Invalid iteration output: {e}")))?,
             None => Value::Null,
         };
-        let done = output.get("isDone").and_then(Value::as_bool).ok_or_else(|| {
-            TaskError::non_retryable(format!(
-                "Invalid iteration output of task {iteration}: expected {{isDone, output?}}"
-            ))
-        })?;
+        let done = output
+            .get("isDone")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| {
+                TaskError::non_retryable(format!(
+                    "Invalid iteration output of task {iteration}: expected {{isDone, output?}}"
+                ))
+            })?;
         let finish = |json: String| -> Result<ParentWrite, TaskError> {
             Ok(ParentWrite {
                 execution_id: execution.execution_id.clone(),
@@ -839,15 +854,17 @@ impl Inner {
             .await?;
         let processing = self
             .store
-            .expire_processing(UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-                on_children_finished_processing_expires_at_less_than: now,
-                update: Update {
-                    ocfp_status: Some(OnChildrenFinishedProcessingStatus::Idle),
-                    ..Update::default()
-                }
-                .at(now),
-                limit,
-            })
+            .expire_processing(
+                UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+                    on_children_finished_processing_expires_at_less_than: now,
+                    update: Update {
+                        ocfp_status: Some(OnChildrenFinishedProcessingStatus::Idle),
+                        ..Update::default()
+                    }
+                    .at(now),
+                    limit,
+                },
+            )
             .await?;
         let closing = self
             .store
@@ -871,7 +888,8 @@ impl Inner {
                 self.wakers.wake(process);
             }
         }
-        let total = u64::from(expired) + u64::from(timed_out) + u64::from(processing) + u64::from(closing);
+        let total =
+            u64::from(expired) + u64::from(timed_out) + u64::from(processing) + u64::from(closing);
         Ok(total * 4 >= u64::from(limit))
     }
 }

@@ -66,7 +66,9 @@ pub(crate) fn parent_output_json(
     children: &[FinishedChild],
 ) -> Result<String, TaskError> {
     let children = to_json(children).map_err(|e| TaskError::non_retryable(e.to_string()))?;
-    Ok(format!(r#"{{"output":{output_json},"children":{children}}}"#))
+    Ok(format!(
+        r#"{{"output":{output_json},"children":{children}}}"#
+    ))
 }
 
 /// A storage failure while storing a run's result: refused inserts are final, anything else
@@ -102,10 +104,8 @@ impl Inner {
         cancellation: Signal,
     ) {
         let Some(definition) = self.definition(&execution.task_id) else {
-            let error = TaskError::not_found(format!(
-                "Task not found [taskId={}]",
-                execution.task_id
-            ));
+            let error =
+                TaskError::not_found(format!("Task not found [taskId={}]", execution.task_id));
             self.store_run_error(&execution, error).await;
             return;
         };
@@ -154,7 +154,10 @@ impl Inner {
             .run_with_timeout(&definition, &execution, context, &cancellation)
             .await;
         let stored = match outcome {
-            Ok(outcome) => self.store_run_result(&execution, &definition, outcome).await,
+            Ok(outcome) => {
+                self.store_run_result(&execution, &definition, outcome)
+                    .await
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = stored {
@@ -310,9 +313,7 @@ impl Inner {
                         ..Update::status(TaskExecutionStatus::Completed)
                     },
                     Err(error) => Update {
-                        error: Some(
-                            TaskError::non_retryable(error.message()).to_execution_error(),
-                        ),
+                        error: Some(TaskError::non_retryable(error.message()).to_execution_error()),
                         waiting_for_finalize_started_at: Some(now),
                         children: Some(Vec::new()),
                         ..Update::status(TaskExecutionStatus::FinalizeFailed)
@@ -325,8 +326,7 @@ impl Inner {
             }
             Some(RegisteredFinalize::Task(finalize_id)) => {
                 let input = parent_output_json(&output_json, &[])?;
-                let (value, summary) =
-                    self.finalize_value(execution, finalize_id, &input, now)?;
+                let (value, summary) = self.finalize_value(execution, finalize_id, &input, now)?;
                 let update = Update {
                     waiting_for_children_started_at: Some(now),
                     children: Some(Vec::new()),
@@ -533,8 +533,8 @@ impl Inner {
         error: TaskError,
     ) {
         let now = self.store.now();
-        let retry = error.is_retryable()
-            && execution.retry_attempts < execution.retry_options.max_attempts;
+        let retry =
+            error.is_retryable() && execution.retry_attempts < execution.retry_options.max_attempts;
         let (update, delay) = if retry {
             let delay = retry_delay_ms(&execution.retry_options, execution.retry_attempts);
             let update = Update {

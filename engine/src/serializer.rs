@@ -289,7 +289,10 @@ impl Codec {
     }
 
     /// The typed value of a stored string.
-    pub(crate) fn decode<T: DeserializeOwned>(&self, stored: &str) -> Result<T, SerializationError> {
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        stored: &str,
+    ) -> Result<T, SerializationError> {
         from_value(self.value(stored)?)
     }
 }
@@ -313,7 +316,8 @@ mod tests {
     fn superjson_reads_undefined_annotations() {
         let s = SuperjsonSerializer;
         assert_eq!(
-            s.deserialize(r#"{"meta":{"values":["undefined"]}}"#).unwrap(),
+            s.deserialize(r#"{"meta":{"values":["undefined"]}}"#)
+                .unwrap(),
             Value::Null
         );
         assert_eq!(
@@ -322,14 +326,21 @@ mod tests {
             json!({"b": 1, "c": [null, 2]})
         );
         assert_eq!(
-            s.deserialize(r#"{"json":{"x.y":{"z":1}},"meta":{"values":{"x\\.y.z":["undefined"]},"v":1}}"#)
-                .unwrap(),
+            s.deserialize(
+                r#"{"json":{"x.y":{"z":1}},"meta":{"values":{"x\\.y.z":["undefined"]},"v":1}}"#
+            )
+            .unwrap(),
             json!({"x.y": {}})
         );
         let error = s
-            .deserialize(r#"{"json":{"d":"2020-01-01T00:00:00.000Z"},"meta":{"values":{"d":["Date"]}}}"#)
+            .deserialize(
+                r#"{"json":{"d":"2020-01-01T00:00:00.000Z"},"meta":{"values":{"d":["Date"]}}}"#,
+            )
             .unwrap_err();
-        assert!(error.to_string().contains("Date") && error.to_string().contains("path d"), "{error}");
+        assert!(
+            error.to_string().contains("Date") && error.to_string().contains("path d"),
+            "{error}"
+        );
         assert!(s.deserialize("[1]").is_err());
     }
 
@@ -338,6 +349,13 @@ mod tests {
         let codec = Codec::new(Arc::new(SuperjsonSerializer), 20, 1024);
         assert_eq!(codec.input("abc").unwrap(), r#"{"json":"abc"}"#);
         let error = codec.input(&"x".repeat(20)).unwrap_err();
-        assert!(matches!(error, SerializationError::TooLarge { what: "input", size: 31, max: 20 }));
+        assert!(matches!(
+            error,
+            SerializationError::TooLarge {
+                what: "input",
+                size: 31,
+                max: 20
+            }
+        ));
     }
 }

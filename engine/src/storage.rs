@@ -17,7 +17,9 @@ pub use durable_execution_storage_convex::storage::{
     UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
     UpdateByStatusAndStartAtLessThanRequest,
 };
-pub use durable_execution_storage_convex::storage::{InMemoryTaskExecutionsStorage, NewTaskExecution};
+pub use durable_execution_storage_convex::storage::{
+    InMemoryTaskExecutionsStorage, NewTaskExecution,
+};
 pub use durable_execution_storage_convex::task_executions::{
     CloseStatus, ErrorType, ExecutionError, OnChildrenFinishedProcessingStatus, RetryOptions,
     TaskExecutionStatus, TaskExecutionSummary, TaskExecutionUnset,

@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::storage::{
-    is_retry_safe, GetByIdRequest, GetByParentExecutionIdRequest,
-    GetBySleepingTaskUniqueIdRequest, StorageError, TaskExecutionStorageValue,
-    TaskExecutionsStorage, UpdateAndDecrementParentActiveChildrenCountRequest,
-    UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
-    UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    is_retry_safe, GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,
+    StorageError, TaskExecutionStorageValue, TaskExecutionsStorage,
+    UpdateAndDecrementParentActiveChildrenCountRequest, UpdateByCloseExpiresAtLessThanRequest,
+    UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
     UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
     UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
     UpdateByParentExecutionIdAndIsFinishedRequest,
@@ -100,8 +99,10 @@ impl Store {
         &self,
         executions: Vec<TaskExecutionStorageValue>,
     ) -> Result<(), StorageError> {
-        self.call("insertMany", || self.storage.insert_many(executions.clone()))
-            .await
+        self.call("insertMany", || {
+            self.storage.insert_many(executions.clone())
+        })
+        .await
     }
 
     pub(crate) async fn get_by_id(
@@ -205,7 +206,8 @@ impl Store {
         request: UpdateByCloseStatusRequest,
     ) -> Result<Vec<TaskExecutionStorageValue>, StorageError> {
         self.call("updateByCloseStatusAndReturn", || {
-            self.storage.update_by_close_status_and_return(request.clone())
+            self.storage
+                .update_by_close_status_and_return(request.clone())
         })
         .await
     }
@@ -214,10 +216,13 @@ impl Store {
         &self,
         request: UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
     ) -> Result<u32, StorageError> {
-        self.call("updateByStatusAndIsSleepingTaskAndExpiresAtLessThan", || {
-            self.storage
-                .update_by_status_and_is_sleeping_task_and_expires_at_less_than(request.clone())
-        })
+        self.call(
+            "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
+            || {
+                self.storage
+                    .update_by_status_and_is_sleeping_task_and_expires_at_less_than(request.clone())
+            },
+        )
         .await
     }
 
@@ -229,9 +234,7 @@ impl Store {
             "updateByOnChildrenFinishedProcessingExpiresAtLessThan",
             || {
                 self.storage
-                    .update_by_on_children_finished_processing_expires_at_less_than(
-                        request.clone(),
-                    )
+                    .update_by_on_children_finished_processing_expires_at_less_than(request.clone())
             },
         )
         .await
@@ -252,10 +255,15 @@ impl Store {
         &self,
         request: UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
     ) -> Result<Vec<TaskExecutionStorageValue>, StorageError> {
-        self.call("updateByExecutorIdAndNeedsPromiseCancellationAndReturn", || {
-            self.storage
-                .update_by_executor_id_and_needs_promise_cancellation_and_return(request.clone())
-        })
+        self.call(
+            "updateByExecutorIdAndNeedsPromiseCancellationAndReturn",
+            || {
+                self.storage
+                    .update_by_executor_id_and_needs_promise_cancellation_and_return(
+                        request.clone(),
+                    )
+            },
+        )
         .await
     }
 
@@ -267,7 +275,8 @@ impl Store {
             return Ok(Vec::new());
         }
         self.call("getManyByParentExecutionId", || {
-            self.storage.get_many_by_parent_execution_id(requests.clone())
+            self.storage
+                .get_many_by_parent_execution_id(requests.clone())
         })
         .await
     }

@@ -52,7 +52,10 @@ pub(crate) enum Kind {
 impl Kind {
     /// Whether the default output (without finalize) is `{output, children}`.
     pub(crate) fn is_parent(&self) -> bool {
-        matches!(self, Self::Parent | Self::Sequential(_) | Self::Looping { .. })
+        matches!(
+            self,
+            Self::Parent | Self::Sequential(_) | Self::Looping { .. }
+        )
     }
 }
 
@@ -561,8 +564,9 @@ impl<'de, O: Deserialize<'de>> Deserialize<'de> for LoopIteration<O> {
         match (repr.is_done, repr.output) {
             (false, _) => Ok(Self::NotDone),
             (true, Some(output)) => Ok(Self::Done(output)),
-            (true, None) => O::deserialize(serde::de::value::UnitDeserializer::new())
-                .map(Self::Done),
+            (true, None) => {
+                O::deserialize(serde::de::value::UnitDeserializer::new()).map(Self::Done)
+            }
         }
     }
 }
@@ -589,8 +593,9 @@ impl<'de, O: Deserialize<'de>> Deserialize<'de> for LoopOutput<O> {
         match (repr.is_success, repr.output) {
             (false, _) => Ok(Self::Exhausted),
             (true, Some(output)) => Ok(Self::Success(output)),
-            (true, None) => O::deserialize(serde::de::value::UnitDeserializer::new())
-                .map(Self::Success),
+            (true, None) => {
+                O::deserialize(serde::de::value::UnitDeserializer::new()).map(Self::Success)
+            }
         }
     }
 }

@@ -350,7 +350,7 @@ fn between(name: &str, value: u64, min: u64, max: u64) -> Result<(), Error> {
 
 /// A duration as whole milliseconds in `min..=max`, or a message naming the option.
 pub(crate) fn millis(name: &str, value: Duration, min: u64, max: u64) -> Result<u64, String> {
-    if value.subsec_nanos() % 1_000_000 != 0 {
+    if !value.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(format!(
             "{name} must be a whole number of milliseconds, got {value:?}"
         ));

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     registry: RwLock<HashMap<String, Arc<Registered>>>,
     running: Mutex<HashMap<String, Running>>,
     running_changed: Notify,
+    /// Run tasks not yet ended (aborted ones end when the runtime next polls them).
+    live_runs: std::sync::atomic::AtomicUsize,
     next_token: AtomicU64,
     lifecycle: Mutex<Lifecycle>,
     shutdown_lock: tokio::sync::Mutex<()>,
@@ -121,6 +123,7 @@ impl Executor {
             registry: RwLock::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             running_changed: Notify::new(),
+            live_runs: std::sync::atomic::AtomicUsize::new(0),
             next_token: AtomicU64::new(0),
             lifecycle: Mutex::new(Lifecycle::default()),
             shutdown_lock: tokio::sync::Mutex::new(()),
@@ -465,6 +468,20 @@ impl Executor {
             running.cancellation.fire();
             running.abort.abort();
         }
+        // Aborted futures are dropped when the runtime next polls their tasks: wait for that
+        // (briefly), so that no run outlives shutdown.
+        let dropped = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let changed = inner.running_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if inner.live_runs.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(dropped, changed).await.is_err() {
+                break;
+            }
+        }
         inner.log_info(format_args!("executor {} shut down", inner.id));
     }
 
@@ -597,6 +614,7 @@ impl Inner {
             return;
         }
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        self.live_runs.fetch_add(1, Ordering::SeqCst);
         let cancellation = Signal::new();
         let guard = RunningGuard {
             inner: Arc::clone(self),
@@ -703,6 +721,7 @@ impl Drop for RunningGuard {
                 running.remove(&self.execution_id);
             }
         }
+        self.inner.live_runs.fetch_sub(1, Ordering::SeqCst);
         self.inner.running_changed.notify_waiters();
         if was_full {
             self.inner.wakers.wake(Process::ClaimReady);

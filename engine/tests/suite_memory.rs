@@ -1,5 +1,5 @@
-//! The engine's scenario suite on the in-memory storage, one test per scenario (so they run
-//! in parallel), plus the whole suite's report.
+//! The engine's scenario suite on the in-memory storage, one test per scenario (so that they
+//! run in parallel).
 
 use durable_execution::suite::{self, InMemoryStorageFactory};
 

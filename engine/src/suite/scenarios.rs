@@ -628,28 +628,32 @@ pub async fn parent_with_500_children(factory: &dyn StorageFactory) -> ScenarioR
 /// A looping task whose iteration is done once a timer fired.
 pub async fn looping_task(factory: &dyn StorageFactory) -> ScenarioResult {
     let s = setup(factory).await?;
+    // The loop is done once a timer set off by the first iteration has fired.
     let value = Arc::new(AtomicU64::new(0));
-    let seen = Arc::clone(&value);
+    let timer_started = Arc::new(std::sync::Once::new());
+    let (seen, once) = (Arc::clone(&value), Arc::clone(&timer_started));
     let iteration = s.executor.task(
         opts("iteration", 1_000).with_sleep_before_run(Duration::from_millis(50)),
         move |_, _: Option<()>| {
-            let value = seen.load(Ordering::SeqCst);
+            let current = seen.load(Ordering::SeqCst);
+            let timer = Arc::clone(&seen);
+            once.call_once(move || {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    timer.store(10, Ordering::SeqCst);
+                });
+            });
             async move {
-                Ok(if value == 0 {
+                Ok(if current == 0 {
                     LoopIteration::NotDone
                 } else {
-                    LoopIteration::Done(value)
+                    LoopIteration::Done(current)
                 })
             }
         },
     )?;
     let looping = s.executor.looping_task("looping", &iteration, 20, None)?;
     s.executor.start();
-    let timer = Arc::clone(&value);
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        timer.store(10, Ordering::SeqCst);
-    });
     let handle = s.executor.enqueue(&looping, None).await?;
     let finished = s.wait(&handle).await?;
     ensure_eq!(finished.status, TaskExecutionStatus::Completed, "status");
@@ -1154,10 +1158,13 @@ pub async fn shutdown(factory: &dyn StorageFactory) -> ScenarioResult {
 /// gone (aborted); another one recovers them when their leases expire: the one without retry
 /// attempts left fails, the other runs again as attempt 1.
 pub async fn expired_lease_counts_as_an_attempt(factory: &dyn StorageFactory) -> ScenarioResult {
+    // The first executor goes away at once (processes and runs aborted), before the runs'
+    // own timeouts could fire.
     let options = factory
         .executor_options()
         .with_expire_leeway(Duration::ZERO)
-        .with_shutdown_drain_timeout(Duration::ZERO);
+        .with_shutdown_drain_timeout(Duration::ZERO)
+        .with_background_process_shutdown_timeout(Duration::ZERO);
     let s = setup_with(factory, options.clone()).await?;
     let started = Arc::new(AtomicU32::new(0));
     let register = |executor: &Executor, hang: bool, started: Arc<AtomicU32>| {
@@ -1166,7 +1173,7 @@ pub async fn expired_lease_counts_as_an_attempt(factory: &dyn StorageFactory) ->
             let started = Arc::clone(&started);
             tasks.push(
                 executor.task(
-                    opts(&format!("lease_{max_attempts}"), 500)
+                    opts(&format!("lease_{max_attempts}"), 1_000)
                         .with_retry_options(TaskRetryOptions::new(max_attempts)),
                     move |ctx, _: Option<()>| {
                         started.fetch_add(1, Ordering::SeqCst);
@@ -1265,15 +1272,42 @@ pub async fn several_executors(factory: &dyn StorageFactory) -> ScenarioResult {
         let which = (i % 3) as usize;
         handles.push(executors[which].enqueue(&tasks[which], i).await?);
     }
+    // Waiting on 1,000 handles would poll 1,000 times per interval: read them in batches.
     let bound = Duration::from_secs(60 * u64::from(factory.time_scale().max(1)));
-    let finished = futures::future::join_all(
-        handles
-            .iter()
-            .map(|h| wait_for(h, bound, Duration::from_millis(500))),
-    )
-    .await;
-    for (i, execution) in finished.into_iter().enumerate() {
-        let execution = execution?;
+    let reader = backend.client().await?;
+    let deadline = Instant::now() + bound;
+    let ids: Vec<String> = handles
+        .iter()
+        .map(|h| h.execution_id().to_owned())
+        .collect();
+    loop {
+        let mut finished = 0;
+        for chunk in ids.chunks(100) {
+            let values = reader
+                .get_many_by_id(
+                    chunk
+                        .iter()
+                        .map(|id| GetByIdRequest {
+                            execution_id: id.clone(),
+                            filters: None,
+                        })
+                        .collect(),
+                )
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
+            finished += values.iter().flatten().filter(|v| v.is_finished).count();
+        }
+        if finished == ids.len() {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{finished} of {TASKS} finished within {bound:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for (i, handle) in handles.iter().enumerate() {
+        let execution = handle.execution().await?;
         ensure_eq!(execution.status, TaskExecutionStatus::Completed, "status");
         ensure_eq!(execution.output, Some(i as u32 * 2), "output");
     }

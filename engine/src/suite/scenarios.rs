@@ -435,10 +435,13 @@ pub async fn concurrent_tasks(factory: &dyn StorageFactory) -> ScenarioResult {
         )?);
     }
     s.executor.start();
-    let mut handles = Vec::new();
-    for task in &tasks {
-        handles.push(s.executor.enqueue(task, "world".to_owned()).await?);
-    }
+    // Enqueued at once, as the original does (Promise.all).
+    let handles = futures::future::try_join_all(
+        tasks
+            .iter()
+            .map(|task| s.executor.enqueue(task, "world".to_owned())),
+    )
+    .await?;
     let finished = futures::future::join_all(handles.iter().map(|h| s.wait(h))).await;
     for (i, execution) in finished.into_iter().enumerate() {
         let execution = execution?;
@@ -1268,9 +1271,13 @@ pub async fn several_executors(factory: &dyn StorageFactory) -> ScenarioResult {
         executors.push(executor);
     }
     let mut handles = Vec::new();
-    for i in 0..TASKS {
-        let which = (i % 3) as usize;
-        handles.push(executors[which].enqueue(&tasks[which], i).await?);
+    for chunk in (0..TASKS).collect::<Vec<_>>().chunks(50) {
+        let enqueued = futures::future::try_join_all(chunk.iter().map(|&i| {
+            let which = (i % 3) as usize;
+            executors[which].enqueue(&tasks[which], i)
+        }))
+        .await?;
+        handles.extend(enqueued);
     }
     // Waiting on 1,000 handles would poll 1,000 times per interval: read them in batches.
     let bound = Duration::from_secs(60 * u64::from(factory.time_scale().max(1)));
@@ -1308,7 +1315,12 @@ pub async fn several_executors(factory: &dyn StorageFactory) -> ScenarioResult {
     }
     for (i, handle) in handles.iter().enumerate() {
         let execution = handle.execution().await?;
-        ensure_eq!(execution.status, TaskExecutionStatus::Completed, "status");
+        ensure!(
+            execution.status == TaskExecutionStatus::Completed,
+            "task {i}: {:?} ({:?})",
+            execution.status,
+            execution.error
+        );
         ensure_eq!(execution.output, Some(i as u32 * 2), "output");
     }
     let runs = runs.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -280,7 +280,7 @@ impl Executor {
             stored_input,
             now,
         );
-        inner.store.insert_many(vec![value]).await?;
+        inner.store.insert_new(value).await?;
         inner.log_debug(format_args!(
             "enqueued task {} execution {execution_id}",
             definition.id

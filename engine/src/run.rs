@@ -245,7 +245,7 @@ impl Inner {
     ) -> Result<(), StorageError> {
         let now = self.store.now();
         self.store
-            .update_many_by_id(vec![UpdateByIdRequest {
+            .update_many_by_id_guarded(vec![UpdateByIdRequest {
                 execution_id: execution.execution_id.clone(),
                 filters: running_filter(),
                 update: update.at(now),
@@ -287,7 +287,7 @@ impl Inner {
                 ..Update::status(TaskExecutionStatus::WaitingForChildren)
             };
             self.store
-                .update_many_by_id_and_insert_children_if_updated(vec![
+                .update_and_insert_children_guarded(vec![
                     UpdateByIdAndInsertChildrenIfUpdatedRequest {
                         execution_id: execution.execution_id.clone(),
                         filters: running_filter(),
@@ -334,7 +334,7 @@ impl Inner {
                     ..Update::status(TaskExecutionStatus::WaitingForFinalize)
                 };
                 self.store
-                    .update_many_by_id_and_insert_children_if_updated(vec![
+                    .update_and_insert_children_guarded(vec![
                         UpdateByIdAndInsertChildrenIfUpdatedRequest {
                             execution_id: execution.execution_id.clone(),
                             filters: running_filter(),

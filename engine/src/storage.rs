@@ -34,3 +34,13 @@ pub(crate) fn is_retry_safe(error: &StorageError) -> bool {
 pub(crate) fn is_already_exists(error: &StorageError) -> bool {
     error.is_already_exists()
 }
+
+/// Whether a call whose repetition cannot apply a write twice (its requests are filtered so
+/// that a second application matches nothing) is worth repeating: any failure of the Convex
+/// call but a refused secret; never a refused insert or an invalid request.
+pub(crate) fn is_worth_repeating_guarded(error: &StorageError) -> bool {
+    !error.is_already_exists()
+        && error
+            .convex_error()
+            .is_some_and(|convex| !convex.is_unauthorized())
+}

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::storage::{
-    is_retry_safe, GetByIdRequest, GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest,
-    StorageError, TaskExecutionStorageValue, TaskExecutionsStorage,
-    UpdateAndDecrementParentActiveChildrenCountRequest, UpdateByCloseExpiresAtLessThanRequest,
-    UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    is_retry_safe, is_worth_repeating_guarded, GetByIdRequest, GetByParentExecutionIdRequest,
+    GetBySleepingTaskUniqueIdRequest, StorageError, TaskExecutionStorageValue,
+    TaskExecutionsStorage, UpdateAndDecrementParentActiveChildrenCountRequest,
+    UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
+    UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
     UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
     UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
     UpdateByParentExecutionIdAndIsFinishedRequest,
@@ -72,7 +73,40 @@ impl Store {
     }
 
     /// Runs `call` (again after a retry-safe failure, 25 ms doubling up to 1 s apart).
-    async fn call<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T, StorageError>
+    async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        self.call_with(operation, self.max_retry_attempts, is_retry_safe, call)
+            .await
+    }
+
+    /// Runs a guarded write: its requests are filtered so that applying it twice changes
+    /// nothing more (e.g. on `status = running` while it moves the execution out of
+    /// `running`), so any transient failure, even one after which the write may have landed,
+    /// is worth repeating (at least 4 times).
+    async fn call_guarded<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        call: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        let attempts = self.max_retry_attempts.max(4);
+        self.call_with(operation, attempts, is_worth_repeating_guarded, call)
+            .await
+    }
+
+    async fn call_with<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        max_retry_attempts: u32,
+        retry: fn(&StorageError) -> bool,
+        mut call: F,
+    ) -> Result<T, StorageError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StorageError>>,
@@ -84,7 +118,7 @@ impl Store {
             let result = call().await;
             self.record(operation, started.elapsed(), result.is_err());
             match result {
-                Err(error) if attempt < self.max_retry_attempts && is_retry_safe(&error) => {
+                Err(error) if attempt < max_retry_attempts && retry(&error) => {
                     tracing::debug!(operation, %error, "retrying a storage call");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
@@ -158,6 +192,66 @@ impl Store {
             self.storage.update_many_by_id(requests.clone())
         })
         .await
+    }
+
+    /// [`update_many_by_id`](Self::update_many_by_id) for guarded writes (see
+    /// `call_guarded`).
+    pub(crate) async fn update_many_by_id_guarded(
+        &self,
+        requests: Vec<UpdateByIdRequest>,
+    ) -> Result<(), StorageError> {
+        self.call_guarded("updateManyById", || {
+            self.storage.update_many_by_id(requests.clone())
+        })
+        .await
+    }
+
+    /// [`update_many_by_id_and_insert_children_if_updated`] for guarded writes: the children
+    /// are inserted only with an update that moves the parent out of what the filter matches.
+    ///
+    /// [`update_many_by_id_and_insert_children_if_updated`]: Self::update_many_by_id_and_insert_children_if_updated
+    pub(crate) async fn update_and_insert_children_guarded(
+        &self,
+        requests: Vec<UpdateByIdAndInsertChildrenIfUpdatedRequest>,
+    ) -> Result<(), StorageError> {
+        self.call_guarded("updateManyByIdAndInsertChildrenIfUpdated", || {
+            self.storage
+                .update_many_by_id_and_insert_children_if_updated(requests.clone())
+        })
+        .await
+    }
+
+    /// Inserts one new execution; a repeat after a transient failure that finds its own
+    /// execution id taken means the first attempt landed.
+    pub(crate) async fn insert_new(
+        &self,
+        value: TaskExecutionStorageValue,
+    ) -> Result<(), StorageError> {
+        let execution_id = value.execution_id.clone();
+        let mut first_error = None;
+        let mut delay = Duration::from_millis(25);
+        for attempt in 0..=self.max_retry_attempts.max(4) {
+            match self.insert_many(vec![value.clone()]).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt > 0 && error.is_already_exists() => {
+                    if let Ok(Some(stored)) = self.get_by_id(&execution_id).await {
+                        if stored.task_id == value.task_id && stored.input == value.input {
+                            return Ok(());
+                        }
+                    }
+                    return Err(first_error.unwrap_or(error));
+                }
+                Err(error) if is_worth_repeating_guarded(&error) => {
+                    first_error.get_or_insert(error);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(first_error.unwrap_or_else(|| {
+            StorageError::InvalidRequest("insert failed without an error".into())
+        }))
     }
 
     pub(crate) async fn update_many_by_id_and_insert_children_if_updated(

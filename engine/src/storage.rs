@@ -36,11 +36,9 @@ pub(crate) fn is_already_exists(error: &StorageError) -> bool {
 }
 
 /// Whether a call whose repetition cannot apply a write twice (its requests are filtered so
-/// that a second application matches nothing) is worth repeating: any failure of the Convex
-/// call but a refused secret; never a refused insert or an invalid request.
+/// that a second application matches nothing) is worth repeating: a transient failure (the
+/// storage already retried what it could; the outcome may be unknown). Never a refusal
+/// (secret, limits, invalid arguments, a refused insert).
 pub(crate) fn is_worth_repeating_guarded(error: &StorageError) -> bool {
-    !error.is_already_exists()
-        && error
-            .convex_error()
-            .is_some_and(|convex| !convex.is_unauthorized())
+    error.is_transient()
 }

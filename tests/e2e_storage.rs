@@ -7,13 +7,27 @@
 //! per-call budget to [`PER_CALL`] = 100 instead of inserting thousands of documents. 250
 //! elements then need 3 calls (100 + 100 + 50), the fewest that show a first, a middle and a
 //! last chunk; the local server's call counter checks that it was 3.
+//!
+//! Times: the server's clock is authoritative (README, "Whose clock"): it stamps `createdAt`,
+//! `updatedAt` and the event times with its own `now`, raises `startAt` to `now`, gives an
+//! expiry time already past 1 s of grace, and lowers every `…LessThan` bound to `now`. So the
+//! tests
+//! - check a stamp the server set against this machine's clock around the call ([`Window`]; the
+//!   local server runs on it), and the rest of a value exactly ([`inserted_at`], [`patched_at`]);
+//! - order executions by stamps of calls made one after the other, letting the server's clock
+//!   pass each stamp first ([`settle`]);
+//! - place the times they need kept as sent ahead of the server's clock, and wait for them to
+//!   pass when a selection needs them past ([`Reached::wait_past`]).
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::future::Future;
 
+use durable_execution_storage_convex::conformance::{settle, Reached, EXPIRY_GRACE_MS};
 use durable_execution_storage_convex::storage::{
-    shard_of_execution, split_limit, GetByIdRequest, GetByParentExecutionIdRequest,
+    now_millis, shard_of_execution, split_limit, GetByIdRequest, GetByParentExecutionIdRequest,
     GetBySleepingTaskUniqueIdRequest, UpdateAndDecrementParentActiveChildrenCountRequest,
     UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
     UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
@@ -57,6 +71,119 @@ fn options(total_shards: u32) -> ConvexStorageOptions {
     ConvexStorageOptions::default()
         .with_total_shards(total_shards)
         .with_test_mode(true)
+}
+
+/// How far the server's clock may be from this machine's: none for the local server, which runs
+/// on it; NTP-synchronised for a real deployment.
+const CLOCK_TOLERANCE_MS: u64 = 1_000;
+
+/// How far ahead of the server's clock the tests place the times they need kept as sent: the
+/// writes that carry them must reach the server within this.
+const AHEAD_MARGIN_MS: u64 = 2_000;
+
+/// This machine's clock around a call, widened by [`CLOCK_TOLERANCE_MS`]: a `now` the server
+/// stamped during the call lies in it.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    from: u64,
+    to: u64,
+}
+
+impl Window {
+    /// Runs `call` and gives its output with the window around it.
+    async fn around<T>(call: impl Future<Output = T>) -> (T, Window) {
+        let from = now_millis().saturating_sub(CLOCK_TOLERANCE_MS);
+        let output = call.await;
+        let to = now_millis().saturating_add(CLOCK_TOLERANCE_MS);
+        (output, Window { from, to })
+    }
+
+    #[track_caller]
+    fn assert_contains(&self, stamp: u64, what: impl Display) {
+        assert!(
+            (self.from..=self.to).contains(&stamp),
+            "{what}: {stamp} is not the server's clock during the call ({}..={})",
+            self.from,
+            self.to
+        );
+    }
+}
+
+/// The `expiry` rule: kept when not before `now`, else `now + 1 s`.
+fn expiry_at(sent: u64, now: u64) -> u64 {
+    if sent < now {
+        now + EXPIRY_GRACE_MS
+    } else {
+        sent
+    }
+}
+
+/// Applies the server's clock `now` to the event stamps and expiry times present.
+fn stamp_times(events: [&mut Option<u64>; 6], expiries: [&mut Option<u64>; 3], now: u64) {
+    for at in events.into_iter().flatten() {
+        *at = now;
+    }
+    for at in expiries.into_iter().flatten() {
+        *at = expiry_at(*at, now);
+    }
+}
+
+/// `value` as the server stores it when inserting it at `now`: `createdAt`, `updatedAt` and
+/// every present event stamp become `now`, `startAt` is raised to `now`, expiry times follow
+/// [`expiry_at`]; everything else as sent.
+fn inserted_at(value: &TaskExecutionStorageValue, now: u64) -> TaskExecutionStorageValue {
+    let mut value = value.clone();
+    value.created_at = now;
+    value.updated_at = now;
+    value.start_at = value.start_at.max(now);
+    stamp_times(
+        [
+            &mut value.started_at,
+            &mut value.finished_at,
+            &mut value.waiting_for_children_started_at,
+            &mut value.waiting_for_finalize_started_at,
+            &mut value.on_children_finished_processing_finished_at,
+            &mut value.closed_at,
+        ],
+        [
+            &mut value.expires_at,
+            &mut value.on_children_finished_processing_expires_at,
+            &mut value.close_expires_at,
+        ],
+        now,
+    );
+    value
+}
+
+/// `value` after `update` applied by the server at `now` (the rules of [`inserted_at`] on the
+/// fields the update sets).
+fn patched_at(
+    value: &TaskExecutionStorageValue,
+    update: &TaskExecutionUpdate,
+    now: u64,
+) -> TaskExecutionStorageValue {
+    let mut update = update.clone();
+    update.updated_at = now;
+    update.start_at = update.start_at.map(|start_at| start_at.max(now));
+    stamp_times(
+        [
+            &mut update.started_at,
+            &mut update.finished_at,
+            &mut update.waiting_for_children_started_at,
+            &mut update.waiting_for_finalize_started_at,
+            &mut update.on_children_finished_processing_finished_at,
+            &mut update.closed_at,
+        ],
+        [
+            &mut update.expires_at,
+            &mut update.on_children_finished_processing_expires_at,
+            &mut update.close_expires_at,
+        ],
+        now,
+    );
+    let mut value = value.clone();
+    value.apply_update(&update);
+    value
 }
 
 fn update(updated_at: u64) -> TaskExecutionUpdate {
@@ -108,6 +235,23 @@ async fn docs(storage: &ConvexTaskExecutionsStorage, ids: &[String]) -> Vec<Doc<
         .into_iter()
         .zip(ids)
         .map(|(doc, id)| doc.unwrap_or_else(|| panic!("{id} is stored")))
+        .collect()
+}
+
+/// The stored `updatedAt` of each of `ids`.
+async fn updated_at_of(
+    storage: &ConvexTaskExecutionsStorage,
+    ids: &[String],
+) -> HashMap<String, u64> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    get(storage, &ids)
+        .await
+        .into_iter()
+        .zip(&ids)
+        .map(|(value, id)| {
+            let value = value.unwrap_or_else(|| panic!("{id} is stored"));
+            (value.execution_id, value.updated_at)
+        })
         .collect()
 }
 
@@ -171,13 +315,24 @@ async fn inserts_and_lookups(total_shards: u32) {
     s.is_sleeping_task = true;
     s.status = TaskExecutionStatus::Running;
     s.sleeping_task_unique_id = Some("u-s".into());
+    s.started_at = Some(PAST);
+    s.expires_at = Some(PAST + 60_000);
     let c = child_value("c", "a", 0);
-    storage
-        .insert_many(vec![a.clone(), b.clone(), s.clone(), c.clone()])
-        .await
-        .unwrap();
+    let (inserted, window) =
+        Window::around(storage.insert_many(vec![a.clone(), b.clone(), s.clone(), c.clone()])).await;
+    inserted.unwrap();
+    // One call, one `now` of the server, taken by every time it stamps.
+    let now = get_one(&storage, "a").await.updated_at;
+    window.assert_contains(now, "updatedAt of a");
+    let stored_s = get_one(&storage, "s").await;
+    assert_eq!(
+        (stored_s.started_at, stored_s.expires_at),
+        (Some(now), Some(now + EXPIRY_GRACE_MS)),
+        "sent long ago: startedAt is the server's now, the past expiry gets the grace"
+    );
+    let [a, b, s, c] = [a, b, s, c].map(|v| inserted_at(&v, now));
 
-    // Values round-trip exactly, one answer per request, in order.
+    // Values round-trip exactly (but for the server's times), one answer per request, in order.
     assert_eq!(
         get(&storage, &["c", "missing", "a", "s", "b"]).await,
         vec![
@@ -262,10 +417,25 @@ async fn updates_by_id_and_children(total_shards: u32) {
     let mut p = new_value("p");
     p.executor_id = Some("ex".into());
     p.started_at = Some(5);
-    storage
-        .insert_many(vec![p.clone(), new_value("q"), new_value("r")])
-        .await
-        .unwrap();
+    let (inserted, window) =
+        Window::around(storage.insert_many(vec![p.clone(), new_value("q"), new_value("r")])).await;
+    inserted.unwrap();
+    // One call, one `now` of the server.
+    let now = get_one(&storage, "p").await.updated_at;
+    window.assert_contains(now, "updatedAt of the insert");
+    assert_eq!(
+        get_one(&storage, "p").await.started_at,
+        Some(now),
+        "startedAt 5 sent: the server's now"
+    );
+    let p = inserted_at(&p, now);
+    let q = inserted_at(&new_value("q"), now);
+    let r = inserted_at(&new_value("r"), now);
+    assert_eq!(
+        get(&storage, &["p", "q", "r"]).await,
+        vec![Some(p.clone()), Some(q.clone()), Some(r.clone())],
+        "as sent, with the server's times of the insert"
+    );
 
     let patch = TaskExecutionUpdate {
         status: Some(TaskExecutionStatus::Completed),
@@ -278,51 +448,50 @@ async fn updates_by_id_and_children(total_shards: u32) {
         }),
         ..update(500)
     };
-    storage
-        .update_many_by_id(vec![
-            UpdateByIdRequest {
-                execution_id: "p".into(),
-                filters: Some(TaskExecutionFilters {
-                    status: Some(TaskExecutionStatus::Ready),
-                    ..Default::default()
-                }),
-                update: patch.clone(),
-            },
-            UpdateByIdRequest {
-                execution_id: "q".into(),
-                filters: Some(TaskExecutionFilters {
-                    is_finished: Some(true),
-                    ..Default::default()
-                }),
-                update: patch.clone(),
-            },
-        ])
-        .await
-        .unwrap();
-    let mut expected_p = p;
-    expected_p.apply_update(&patch);
-    assert_eq!(expected_p.executor_id, None);
-    assert_eq!(get_one(&storage, "p").await, expected_p);
-    assert_eq!(
-        get_one(&storage, "q").await,
-        new_value("q"),
-        "filters did not match"
-    );
+    settle().await; // so that the patch's stamp differs from the insert's
+    let (updated, window) = Window::around(storage.update_many_by_id(vec![
+        UpdateByIdRequest {
+            execution_id: "p".into(),
+            filters: Some(TaskExecutionFilters {
+                status: Some(TaskExecutionStatus::Ready),
+                ..Default::default()
+            }),
+            update: patch.clone(),
+        },
+        UpdateByIdRequest {
+            execution_id: "q".into(),
+            filters: Some(TaskExecutionFilters {
+                is_finished: Some(true),
+                ..Default::default()
+            }),
+            update: patch.clone(),
+        },
+    ]))
+    .await;
+    updated.unwrap();
+    let stored_p = get_one(&storage, "p").await;
+    window.assert_contains(stored_p.updated_at, "updatedAt of p (500 sent)");
+    assert!(stored_p.updated_at > now, "patched after the insert");
+    assert_eq!(stored_p, patched_at(&p, &patch, stored_p.updated_at));
+    assert_eq!((stored_p.executor_id, stored_p.started_at), (None, None));
+    assert_eq!(get_one(&storage, "q").await, q, "filters did not match");
 
     // r gets 6 children, spread over the shards by their ids.
     let children: Vec<TaskExecutionStorageValue> = (0..6)
         .map(|i| child_value(&format!("r-{i}"), "r", i))
         .collect();
-    storage
-        .update_many_by_id_and_insert_children_if_updated(vec![
+    let r_update = TaskExecutionUpdate {
+        status: Some(TaskExecutionStatus::WaitingForChildren),
+        active_children_count: Some(6),
+        ..update(600)
+    };
+    settle().await;
+    let (updated, window) = Window::around(
+        storage.update_many_by_id_and_insert_children_if_updated(vec![
             UpdateByIdAndInsertChildrenIfUpdatedRequest {
                 execution_id: "r".into(),
                 filters: None,
-                update: TaskExecutionUpdate {
-                    status: Some(TaskExecutionStatus::WaitingForChildren),
-                    active_children_count: Some(6),
-                    ..update(600)
-                },
+                update: r_update.clone(),
                 children_task_executions_to_insert_if_any_updated: children.clone(),
             },
             // Not updated (filters): its child is not inserted.
@@ -335,15 +504,20 @@ async fn updates_by_id_and_children(total_shards: u32) {
                 update: update(600),
                 children_task_executions_to_insert_if_any_updated: vec![child_value("q-0", "q", 0)],
             },
-        ])
-        .await
-        .unwrap();
-    let r = get_one(&storage, "r").await;
+        ]),
+    )
+    .await;
+    updated.unwrap();
+    let stored_r = get_one(&storage, "r").await;
+    let now = stored_r.updated_at;
+    window.assert_contains(now, "updatedAt of r (600 sent)");
+    assert_eq!(stored_r, patched_at(&r, &r_update, now));
     assert_eq!(
-        (r.status, r.active_children_count),
+        (stored_r.status, stored_r.active_children_count),
         (TaskExecutionStatus::WaitingForChildren, 6)
     );
     assert_eq!(get(&storage, &["q-0"]).await, vec![None]);
+    assert_eq!(get_one(&storage, "q").await, q, "filters did not match");
     let mut listed = storage
         .get_many_by_parent_execution_id(vec![GetByParentExecutionIdRequest {
             parent_execution_id: "r".into(),
@@ -352,7 +526,12 @@ async fn updates_by_id_and_children(total_shards: u32) {
         .unwrap()
         .remove(0);
     listed.sort_by_key(|v| v.execution_id.clone());
-    assert_eq!(listed, children);
+    let inserted_children: Vec<TaskExecutionStorageValue> =
+        children.iter().map(|c| inserted_at(c, now)).collect();
+    assert_eq!(
+        listed, inserted_children,
+        "inserted in the call that patched their parent, at its now"
+    );
     let r_doc = docs(&storage, &["r".to_owned()]).await.remove(0);
     for doc in docs(&storage, &ids_of(&children)).await {
         assert_eq!(doc.parent_execution_doc_id.as_ref(), Some(&r_doc.id));
@@ -411,19 +590,47 @@ with_1_and_3_shards!(updates_by_id_and_children);
 async fn claims_fan_out_over_shards(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("claims_{total_shards}")).await;
     let storage = deployment.storage(options(total_shards));
-    // 12 ready executions; claim-i starts at 100 - i, so that start order is not id order.
+    // 12 ready executions, inserted in id order.
     let ids: Vec<String> = (0..12).map(|i| format!("claim-{i}")).collect();
-    let start_at = |id: &str| 100 - index_of(id);
     let values: Vec<TaskExecutionStorageValue> = ids
         .iter()
         .map(|id| {
             let mut value = new_value(id);
-            value.start_at = start_at(id);
             value.timeout_ms = 1_000 + index_of(id);
             value
         })
         .collect();
     storage.insert_many(values).await.unwrap();
+    // Their startAt in descending id order (claim-11 first), so that start order is not
+    // insertion order: each is set by a call of its own, in that order, to a past time the
+    // server raises to its `now`.
+    let mut start_ats: HashMap<String, u64> = HashMap::new();
+    let mut previous = 0;
+    for id in ids.iter().rev() {
+        settle().await;
+        let (updated, window) =
+            Window::around(storage.update_many_by_id(vec![UpdateByIdRequest {
+                execution_id: id.clone(),
+                filters: None,
+                update: TaskExecutionUpdate {
+                    start_at: Some(PAST),
+                    ..update(PAST)
+                },
+            }]))
+            .await;
+        updated.unwrap();
+        let stored = get_one(&storage, id).await;
+        window.assert_contains(stored.start_at, format_args!("startAt of {id}"));
+        assert_eq!(stored.start_at, stored.updated_at, "{id}: one now per call");
+        assert!(
+            stored.start_at > previous,
+            "{id}: startAt {} after the previous call's {previous}",
+            stored.start_at
+        );
+        previous = stored.start_at;
+        start_ats.insert(id.clone(), stored.start_at);
+    }
+    let start_at = |id: &str| start_ats[id];
     let groups = by_shard(&ids, total_shards, start_at);
     if total_shards == 3 {
         assert_eq!(
@@ -432,19 +639,22 @@ async fn claims_fan_out_over_shards(total_shards: u32) {
             "the ids spread over all 3 shards: {groups:?}"
         );
     }
+    // Sent from long ago or far ahead: the server's clock decides the stamps, the lease and
+    // the bound (lowered to its `now`, past every startAt once `settle` has passed).
     let claim = |limit: u32| UpdateByStatusAndStartAtLessThanRequest {
         status: TaskExecutionStatus::Ready,
-        start_at_less_than: 1_000,
+        start_at_less_than: FUTURE,
         update: TaskExecutionUpdate {
             status: Some(TaskExecutionStatus::Running),
             executor_id: Some("ex".into()),
-            started_at: Some(5_000),
-            ..update(5_000)
+            started_at: Some(PAST),
+            ..update(PAST)
         },
-        update_expires_at_with_started_at: 5_000,
+        update_expires_at_with_started_at: PAST,
         limit,
     };
     let mut claimed: Vec<String> = Vec::new();
+    settle().await;
 
     // A storage serving only the last shard claims only there.
     let last = total_shards - 1;
@@ -461,10 +671,9 @@ async fn claims_fan_out_over_shards(total_shards: u32) {
     claimed.extend(ids_of(&got));
 
     // Every shard with the full limit 2, concatenated in shard order.
-    let got = storage
-        .update_by_status_and_start_at_less_than_and_return(claim(2))
-        .await
-        .unwrap();
+    let (got, window) =
+        Window::around(storage.update_by_status_and_start_at_less_than_and_return(claim(2))).await;
+    let got = got.unwrap();
     let expected: Vec<String> = groups
         .values()
         .flat_map(|group| {
@@ -477,8 +686,15 @@ async fn claims_fan_out_over_shards(total_shards: u32) {
         .collect();
     assert_eq!(ids_of(&got), expected);
     for value in &got {
+        let id = &value.execution_id;
+        window.assert_contains(value.updated_at, format_args!("updatedAt of {id}"));
         assert_eq!(value.status, TaskExecutionStatus::Running);
-        assert_eq!(value.expires_at, Some(5_000 + value.timeout_ms));
+        assert_eq!(value.started_at, Some(value.updated_at), "{id}: startedAt");
+        assert_eq!(
+            value.expires_at,
+            Some(value.updated_at + value.timeout_ms),
+            "{id}: leased for its timeout from the server's now"
+        );
         assert_eq!(
             get_one(&storage, &value.execution_id).await,
             *value,
@@ -500,15 +716,13 @@ with_1_and_3_shards!(claims_fan_out_over_shards);
 async fn range_updates_fan_out_over_shards(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("ranges_{total_shards}")).await;
     let storage = deployment.storage(options(total_shards));
-    // Six executions per operation; x-i was updated at 100 - i (not id order).
+    // Six executions per operation, x-0 to x-5, inserted in id order.
     let ids = |prefix: &str| -> Vec<String> { (0..6).map(|i| format!("{prefix}-{i}")).collect() };
-    let updated_at = |id: &str| 100 - index_of(id);
     let make = |prefix: &str, edit: &dyn Fn(&mut TaskExecutionStorageValue)| {
         ids(prefix)
             .iter()
             .map(|id| {
                 let mut value = new_value(id);
-                value.updated_at = updated_at(id);
                 edit(&mut value);
                 value
             })
@@ -524,25 +738,106 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
         v.executor_id = Some("ex".into());
         v.needs_promise_cancellation = true;
     }));
-    all.extend(make("expiry", &|v| {
-        v.status = TaskExecutionStatus::Running;
-        v.expires_at = Some(10 + index_of(&v.execution_id));
-    }));
-    all.extend(make("ocfpx", &|v| {
-        v.on_children_finished_processing_expires_at = Some(10 + index_of(&v.execution_id))
-    }));
-    all.extend(make("closex", &|v| {
-        v.close_expires_at = Some(10 + index_of(&v.execution_id))
-    }));
-    // Not picked by anything: updated in the future, not expired.
-    let mut future = new_value("future");
-    future.status = TaskExecutionStatus::WaitingForChildren;
-    future.close_status = CloseStatus::Ready;
-    future.updated_at = FUTURE;
-    all.push(future);
-    storage.insert_many(all).await.unwrap();
+    // Sent as updated in 2096 (a client far ahead): stored with the server's `now`, so it is
+    // not kept from the `updatedAt < now` operations whose other conditions it matches.
+    let mut ahead = new_value("ahead");
+    ahead.status = TaskExecutionStatus::WaitingForChildren;
+    ahead.close_status = CloseStatus::Ready;
+    ahead.updated_at = FUTURE;
+    all.push(ahead);
+    let (inserted, window) = Window::around(storage.insert_many(all)).await;
+    inserted.unwrap();
+    let ahead = get_one(&storage, "ahead").await;
+    window.assert_contains(ahead.updated_at, "updatedAt of ahead (2096 sent)");
+    let reached = Reached::new(ahead.updated_at);
 
-    let ocfp = storage
+    // The expiry times the sweeps select by, kept as sent: x-i expires at t + i, t ahead of the
+    // server's clock; and one of each in 2096, which no sweep reaches.
+    let t = reached.lower_bound() + AHEAD_MARGIN_MS;
+    let expires = |v: &TaskExecutionStorageValue| Some(t + index_of(&v.execution_id));
+    let mut expiring = Vec::new();
+    expiring.extend(make("expiry", &|v| {
+        v.status = TaskExecutionStatus::Running;
+        v.expires_at = expires(v);
+    }));
+    expiring.extend(make("ocfpx", &|v| {
+        v.on_children_finished_processing_expires_at = expires(v)
+    }));
+    expiring.extend(make("closex", &|v| v.close_expires_at = expires(v)));
+    let mut later = ["later-expiry", "later-ocfpx", "later-closex"].map(new_value);
+    later[0].status = TaskExecutionStatus::Running;
+    later[0].expires_at = Some(FUTURE);
+    later[1].on_children_finished_processing_expires_at = Some(FUTURE);
+    later[2].close_expires_at = Some(FUTURE);
+    expiring.extend(later.clone());
+    storage.insert_many(expiring.clone()).await.unwrap();
+    let expiry_times = |v: &TaskExecutionStorageValue| {
+        (
+            v.expires_at,
+            v.on_children_finished_processing_expires_at,
+            v.close_expires_at,
+        )
+    };
+    let expiring_ids: Vec<&str> = expiring.iter().map(|v| v.execution_id.as_str()).collect();
+    for (sent, stored) in expiring.iter().zip(get(&storage, &expiring_ids).await) {
+        let stored = stored.unwrap_or_else(|| panic!("{} is stored", sent.execution_id));
+        assert_eq!(
+            expiry_times(&stored),
+            expiry_times(sent),
+            "{}: placed ahead of the server's clock, kept as sent (else the insert took over \
+             {AHEAD_MARGIN_MS} ms)",
+            sent.execution_id
+        );
+    }
+
+    // updatedAt in descending index order (x-5 first), so that it is not insertion order:
+    // x-i of the three sharded operations in a call of their own, one call after the other.
+    let mut previous = ahead.updated_at;
+    for i in (0..6).rev() {
+        let batch: Vec<String> = ["ocfp", "close", "npc"]
+            .map(|prefix| format!("{prefix}-{i}"))
+            .to_vec();
+        settle().await;
+        let (updated, window) = Window::around(
+            storage.update_many_by_id(
+                batch
+                    .iter()
+                    .map(|id| UpdateByIdRequest {
+                        execution_id: id.clone(),
+                        filters: None,
+                        update: update(PAST),
+                    })
+                    .collect(),
+            ),
+        )
+        .await;
+        updated.unwrap();
+        let stamps = updated_at_of(&storage, &batch).await;
+        let now = stamps[&batch[0]];
+        window.assert_contains(now, format_args!("updatedAt of {batch:?}"));
+        assert!(
+            stamps.values().all(|&stamp| stamp == now),
+            "one now per call: {stamps:?}"
+        );
+        assert!(
+            now > previous,
+            "{batch:?}: {now} after the previous call's {previous}"
+        );
+        previous = now;
+    }
+
+    // Each returns its executions by shard, then least recently updated first: the stamps read
+    // just before the call decide the expected order.
+    let with_ahead = |prefix: &str| {
+        let mut ids = ids(prefix);
+        ids.push("ahead".to_owned());
+        ids
+    };
+    let ocfp_ids = with_ahead("ocfp");
+    let stamps = updated_at_of(&storage, &ocfp_ids).await;
+    settle().await;
+    let (ocfp, window) = Window::around(
+        storage
         .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(
             UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest {
                 status: TaskExecutionStatus::WaitingForChildren,
@@ -555,34 +850,55 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
                 },
                 limit: 100,
             },
-        )
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
+    let ocfp = ocfp.unwrap();
     assert_eq!(
         ids_of(&ocfp),
-        in_shard_order(&ids("ocfp"), total_shards, updated_at)
+        in_shard_order(&ocfp_ids, total_shards, |id| stamps[id])
     );
-    assert!(ocfp.iter().all(|v| v.on_children_finished_processing_status
-        == OnChildrenFinishedProcessingStatus::Processing
-        && v.updated_at == PAST + 1));
+    for v in &ocfp {
+        assert_eq!(
+            v.on_children_finished_processing_status,
+            OnChildrenFinishedProcessingStatus::Processing
+        );
+        window.assert_contains(
+            v.updated_at,
+            format_args!("updatedAt of {}", v.execution_id),
+        );
+    }
 
-    let close = storage
-        .update_by_close_status_and_return(UpdateByCloseStatusRequest {
+    // ahead was just patched: now the last of its shard.
+    let close_ids = with_ahead("close");
+    let stamps = updated_at_of(&storage, &close_ids).await;
+    settle().await;
+    let (close, window) = Window::around(storage.update_by_close_status_and_return(
+        UpdateByCloseStatusRequest {
             close_status: CloseStatus::Ready,
             update: TaskExecutionUpdate {
                 close_status: Some(CloseStatus::Closing),
                 ..update(PAST + 1)
             },
             limit: 100,
-        })
-        .await
-        .unwrap();
+        },
+    ))
+    .await;
+    let close = close.unwrap();
     assert_eq!(
         ids_of(&close),
-        in_shard_order(&ids("close"), total_shards, updated_at)
+        in_shard_order(&close_ids, total_shards, |id| stamps[id])
     );
-    assert!(close.iter().all(|v| v.close_status == CloseStatus::Closing));
+    for v in &close {
+        assert_eq!(v.close_status, CloseStatus::Closing);
+        window.assert_contains(
+            v.updated_at,
+            format_args!("updatedAt of {}", v.execution_id),
+        );
+    }
 
+    let npc_ids = ids("npc");
+    let stamps = updated_at_of(&storage, &npc_ids).await;
     let npc = storage
         .update_by_executor_id_and_needs_promise_cancellation_and_return(
             UpdateByExecutorIdAndNeedsPromiseCancellationRequest {
@@ -599,15 +915,18 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
         .unwrap();
     assert_eq!(
         ids_of(&npc),
-        in_shard_order(&ids("npc"), total_shards, updated_at)
+        in_shard_order(&npc_ids, total_shards, |id| stamps[id])
     );
     assert!(npc.iter().all(|v| !v.needs_promise_cancellation));
 
     // The expiry operations have no shard: one count over all of them; limit 4 then the rest.
+    // Their bound, sent in 2096, is lowered to the server's now: once t + 5 has passed, the
+    // six x-i, not the one expiring in 2096.
+    reached.wait_past(t + 5).await;
     let expire = |limit: u32| UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
         status: TaskExecutionStatus::Running,
         is_sleeping_task: false,
-        expires_at_less_than: 1_000,
+        expires_at_less_than: FUTURE,
         update: TaskExecutionUpdate {
             status: Some(TaskExecutionStatus::TimedOut),
             unset: Some(TaskExecutionUnset {
@@ -638,7 +957,7 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
     );
 
     let ocfp_expire = |limit: u32| UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-        on_children_finished_processing_expires_at_less_than: 1_000,
+        on_children_finished_processing_expires_at_less_than: FUTURE,
         update: TaskExecutionUpdate {
             unset: Some(TaskExecutionUnset {
                 on_children_finished_processing_expires_at: true,
@@ -662,9 +981,15 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
             .unwrap(),
         2
     );
+    assert_eq!(
+        get_one(&storage, "ocfpx-0")
+            .await
+            .on_children_finished_processing_expires_at,
+        None
+    );
 
     let close_expire = |limit: u32| UpdateByCloseExpiresAtLessThanRequest {
-        close_expires_at_less_than: 1_000,
+        close_expires_at_less_than: FUTURE,
         update: TaskExecutionUpdate {
             unset: Some(TaskExecutionUnset {
                 close_expires_at: true,
@@ -690,24 +1015,23 @@ async fn range_updates_fan_out_over_shards(total_shards: u32) {
     );
     assert_eq!(get_one(&storage, "closex-0").await.close_expires_at, None);
 
-    let future = get_one(&storage, "future").await;
-    assert_eq!(
-        (
-            future.on_children_finished_processing_status,
-            future.close_status
-        ),
-        (OnChildrenFinishedProcessingStatus::Idle, CloseStatus::Ready),
-        "updatedAt in the future: not picked"
-    );
+    for value in &later {
+        let stored = get_one(&storage, &value.execution_id).await;
+        assert_eq!(
+            (stored.status, expiry_times(&stored)),
+            (value.status, expiry_times(value)),
+            "{}: expires in 2096, not reached by a bound sent in 2096",
+            value.execution_id
+        );
+    }
 }
 with_1_and_3_shards!(range_updates_fan_out_over_shards);
 
 async fn decrement_splits_its_limit_across_shards(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("decrement_{total_shards}")).await;
     let storage = deployment.storage(options(total_shards));
-    // Parent P with 9 finished children ready to close; fin-i updated at 10 + i.
+    // Parent P with 9 finished children ready to close, inserted in id order in one call.
     let ids: Vec<String> = (0..9).map(|i| format!("fin-{i}")).collect();
-    let updated_at = |id: &str| 10 + index_of(id);
     let mut parent = new_value("P");
     parent.active_children_count = 9;
     let mut values = vec![parent];
@@ -715,11 +1039,10 @@ async fn decrement_splits_its_limit_across_shards(total_shards: u32) {
         let mut child = child_value(id, "P", u32::try_from(i).unwrap());
         child.is_finished = true;
         child.close_status = CloseStatus::Ready;
-        child.updated_at = updated_at(id);
         values.push(child);
     }
     storage.insert_many(values).await.unwrap();
-    let groups = by_shard(&ids, total_shards, updated_at);
+    let groups = by_shard(&ids, total_shards, index_of);
     let request = |limit: u32| UpdateAndDecrementParentActiveChildrenCountRequest {
         is_finished: true,
         close_status: CloseStatus::Ready,
@@ -740,12 +1063,14 @@ async fn decrement_splits_its_limit_across_shards(total_shards: u32) {
     };
 
     let all_shards: Vec<u32> = (0..total_shards).collect();
-    let count = storage
-        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(request(
-            3,
-        ))
-        .await
-        .unwrap();
+    settle().await; // the children's updatedAt (the insert's now) must be past: `updatedAt < now`
+    let (count, window) = Window::around(
+        storage.update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+            request(3),
+        ),
+    )
+    .await;
+    let count = count.unwrap();
     // 1 shard: 3. 3 shards: 1 per shard (3 / 3), so one per shard that has children.
     assert_eq!(count, expected(&all_shards, 3, &groups));
     if total_shards == 3 {
@@ -756,19 +1081,28 @@ async fn decrement_splits_its_limit_across_shards(total_shards: u32) {
         );
     }
     let mut acc = 9 - count;
-    assert_eq!(get_one(&storage, "P").await.active_children_count, acc);
+    let parent = get_one(&storage, "P").await;
+    assert_eq!(parent.active_children_count, acc);
+    window.assert_contains(
+        parent.updated_at,
+        "the parent's updatedAt (900 sent): the decrement's now",
+    );
 
     // The rest.
-    let count = storage
-        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(request(
-            100,
-        ))
-        .await
-        .unwrap();
-    acc -= count;
+    let (count, window) = Window::around(
+        storage.update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+            request(100),
+        ),
+    )
+    .await;
+    acc -= count.unwrap();
     assert_eq!(acc, 0, "every child closed once");
     let parent = get_one(&storage, "P").await;
-    assert_eq!((parent.active_children_count, parent.updated_at), (0, 900));
+    assert_eq!(parent.active_children_count, 0);
+    window.assert_contains(
+        parent.updated_at,
+        "the parent's updatedAt (900 sent): the last decrement's now",
+    );
 }
 with_1_and_3_shards!(decrement_splits_its_limit_across_shards);
 
@@ -913,14 +1247,17 @@ async fn delete_operations_on_a_server_without_test_mode() {
 async fn batches_are_split_into_calls_in_order(total_shards: u32) {
     let deployment = TestDeployment::new(&format!("batches_{total_shards}")).await;
     let storage = deployment.storage(options(total_shards).with_max_items_per_call(Some(PER_CALL)));
-    // 250 ready executions b-i starting at 1000 - i, 50 sleeping ones with unique ids and 2
-    // children: 302 inserts, 4 calls (100 + 100 + 100 + 2).
+    // 250 ready executions b-i starting at t + 250 - i (start order is the reverse of id
+    // order), t ahead of the server's clock so that they are kept as sent; 50 sleeping ones
+    // with unique ids and 2 children: 302 inserts, 4 calls (100 + 100 + 100 + 2).
+    let t = now_millis() + AHEAD_MARGIN_MS;
+    let start_at = |id: &str| t + 250 - index_of(id);
     let ready: Vec<String> = (0..250).map(|i| format!("b-{i}")).collect();
     let mut values: Vec<TaskExecutionStorageValue> = ready
         .iter()
         .map(|id| {
             let mut value = new_value(id);
-            value.start_at = 1_000 - index_of(id);
+            value.start_at = start_at(id);
             value
         })
         .collect();
@@ -938,7 +1275,8 @@ async fn batches_are_split_into_calls_in_order(total_shards: u32) {
         .iter()
         .map(|v| (v.execution_id.clone(), v.clone()))
         .collect();
-    storage.insert_many(values).await.unwrap();
+    let (result, insert_window) = Window::around(storage.insert_many(values)).await;
+    result.unwrap();
     assert_calls(&deployment, "insertMany", 4).await;
 
     // getManyById: the 250 in reverse, with a missing id after every 25th: 260 requests, 3 calls.
@@ -954,10 +1292,34 @@ async fn batches_are_split_into_calls_in_order(total_shards: u32) {
         .get_many_by_id(wanted.iter().map(|id| by_id(id)).collect())
         .await
         .unwrap();
-    let expected: Vec<Option<TaskExecutionStorageValue>> =
-        wanted.iter().map(|id| inserted.get(id).cloned()).collect();
+    // Each as sent, with the times of the server's now of the call that carried it.
+    let expected: Vec<Option<TaskExecutionStorageValue>> = wanted
+        .iter()
+        .zip(&found)
+        .map(|(id, got)| {
+            let sent = inserted.get(id)?;
+            let Some(got) = got else {
+                return Some(sent.clone());
+            };
+            insert_window.assert_contains(got.updated_at, format_args!("updatedAt of {id}"));
+            assert_eq!(
+                got.start_at, sent.start_at,
+                "{id}: startAt placed ahead of the server's clock, kept as sent (else the \
+                 insert took over {AHEAD_MARGIN_MS} ms)"
+            );
+            Some(inserted_at(sent, got.updated_at))
+        })
+        .collect();
     assert_eq!(found, expected, "answers in request order");
     assert_calls(&deployment, "getManyById", 3).await;
+    let reached = Reached::new(
+        found
+            .iter()
+            .flatten()
+            .map(|v| v.updated_at)
+            .max()
+            .expect("found some"),
+    );
 
     // getManyBySleepingTaskUniqueId: 250 requests (each unique id, then 4 missing ones), 3 calls.
     let uniques: Vec<String> = (0..50)
@@ -1062,23 +1424,24 @@ async fn batches_are_split_into_calls_in_order(total_shards: u32) {
 
     // A claim of up to 250 with at most 100 per call: ONE call per shard, limit clamped to 100
     // (a second call could patch twice what its update leaves in the range). Each shard gives
-    // its first 100 by ascending startAt, shards concatenated in order.
+    // its first 100 by ascending startAt, shards concatenated in order. The bound, sent in
+    // 2096, is lowered to the server's now: past every startAt once the latest has passed.
+    reached.wait_past(start_at("b-0")).await;
     let claimed = storage
         .update_by_status_and_start_at_less_than_and_return(
             UpdateByStatusAndStartAtLessThanRequest {
                 status: TaskExecutionStatus::Ready,
-                start_at_less_than: 10_000,
+                start_at_less_than: FUTURE,
                 update: TaskExecutionUpdate {
                     status: Some(TaskExecutionStatus::Running),
                     ..update(PAST + 2)
                 },
-                update_expires_at_with_started_at: 20_000,
+                update_expires_at_with_started_at: PAST + 2,
                 limit: 250,
             },
         )
         .await
         .unwrap();
-    let start_at = |id: &str| 1_000 - index_of(id);
     let expected: Vec<String> = by_shard(&ready, total_shards, start_at)
         .into_values()
         .flat_map(|ids| ids.into_iter().take(PER_CALL as usize))

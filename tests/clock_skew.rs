@@ -126,10 +126,7 @@ impl World {
             .storage(ConvexStorageOptions::default())
             .with_local_clock(skewed(skew_ms));
         storage
-            .get_many_by_id(vec![GetByIdRequest {
-                execution_id: "warm-up".to_owned(),
-                filters: None,
-            }])
+            .get_many_by_id(vec![by_id("warm-up")])
             .await
             .expect("a first call");
         let estimate = storage
@@ -153,15 +150,20 @@ impl World {
 
     async fn get(&self, id: &str) -> TaskExecutionStorageValue {
         self.storage
-            .get_many_by_id(vec![GetByIdRequest {
-                execution_id: id.to_owned(),
-                filters: None,
-            }])
+            .get_many_by_id(vec![by_id(id)])
             .await
             .expect("getManyById")
             .pop()
             .flatten()
             .unwrap_or_else(|| panic!("{}: {id} is stored", self.name))
+    }
+}
+
+/// A request for execution `id`, unfiltered.
+fn by_id(id: &str) -> GetByIdRequest {
+    GetByIdRequest {
+        execution_id: id.to_owned(),
+        filters: None,
     }
 }
 
@@ -757,10 +759,7 @@ mod convex {
                 "before any response: off by {before} ms"
             );
             storage
-                .get_many_by_id(vec![GetByIdRequest {
-                    execution_id: "any".to_owned(),
-                    filters: None,
-                }])
+                .get_many_by_id(vec![by_id("any")])
                 .await
                 .expect("a call");
             let estimate = storage.clock_estimate().expect("an estimate");

@@ -623,14 +623,7 @@ async fn executions_are_placed_by_fnv_and_children_linked_to_their_parent() {
     }
     assert_eq!(storage.inserted_under("c").as_deref(), Some("p"));
     assert_eq!(storage.inserted_under("p"), None);
-    let got = storage
-        .get_many_by_id(vec![GetByIdRequest {
-            execution_id: "c".into(),
-            filters: None,
-        }])
-        .await
-        .expect("get");
-    assert!(got[0].is_some());
+    stored(&storage, "c").await;
 }
 
 /// A refused request leaves nothing behind, also when it had patched before failing.
@@ -642,13 +635,7 @@ async fn a_refused_request_is_rolled_back_entirely() {
         .insert_many(vec![execution("p", 1), execution("taken", 1)])
         .await
         .expect("insert");
-    let before = storage
-        .get_many_by_id(vec![GetByIdRequest {
-            execution_id: "p".into(),
-            filters: None,
-        }])
-        .await
-        .expect("get");
+    let before = stored(&storage, "p").await;
     let error = storage
         .update_many_by_id_and_insert_children_if_updated(vec![
             UpdateByIdAndInsertChildrenIfUpdatedRequest {
@@ -669,12 +656,6 @@ async fn a_refused_request_is_rolled_back_entirely() {
         .expect_err("taken");
     assert!(error.is_already_exists(), "{error}");
     assert_eq!(storage.len(), 2);
-    let after = storage
-        .get_many_by_id(vec![GetByIdRequest {
-            execution_id: "p".into(),
-            filters: None,
-        }])
-        .await
-        .expect("get");
+    let after = stored(&storage, "p").await;
     assert_eq!(before, after);
 }

@@ -624,8 +624,7 @@ mod workload {
     use durable_execution_storage_convex::runtime::ConvexHttpClient;
     use durable_execution_storage_convex::storage::{
         GetByIdRequest, StorageError, TaskExecutionStorageUpdate, TaskExecutionStorageValue,
-        TaskExecutionsStorage, UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
-        UpdateByIdRequest, UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
+        TaskExecutionsStorage, UpdateByCloseStatusRequest, UpdateByIdRequest,
         UpdateByStatusAndStartAtLessThanRequest,
     };
     use durable_execution_storage_convex::task_executions::{
@@ -635,6 +634,7 @@ mod workload {
 
     use durable_execution_storage_convex::runtime::RetrySafety;
 
+    use crate::lost::{expire_claims_request, expire_closings_request};
     use crate::support::fault_proxy::{
         Blackout, Fault, FaultKind, FaultProxy, ProxyStats, RandomFaults,
     };
@@ -1183,23 +1183,7 @@ mod workload {
                 let now = storage.now_millis();
                 let expired = storage
                     .update_by_status_and_is_sleeping_task_and_expires_at_less_than(
-                        UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
-                            status: TaskExecutionStatus::Running,
-                            is_sleeping_task: false,
-                            expires_at_less_than: now,
-                            update: TaskExecutionStorageUpdate {
-                                status: Some(TaskExecutionStatus::Ready),
-                                updated_at: now,
-                                unset: Some(TaskExecutionUnset {
-                                    executor_id: true,
-                                    expires_at: true,
-                                    started_at: true,
-                                    ..TaskExecutionUnset::default()
-                                }),
-                                ..TaskExecutionStorageUpdate::default()
-                            },
-                            limit: 100,
-                        },
+                        expire_claims_request(now),
                     )
                     .await;
                 shared.record("expireClaims", &expired);
@@ -1209,19 +1193,7 @@ mod workload {
                         .fetch_add(u64::from(n), Ordering::SeqCst);
                 }
                 let expired = storage
-                    .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
-                        close_expires_at_less_than: now,
-                        update: TaskExecutionStorageUpdate {
-                            close_status: Some(CloseStatus::Ready),
-                            updated_at: now,
-                            unset: Some(TaskExecutionUnset {
-                                close_expires_at: true,
-                                ..TaskExecutionUnset::default()
-                            }),
-                            ..TaskExecutionStorageUpdate::default()
-                        },
-                        limit: 100,
-                    })
+                    .update_by_close_expires_at_less_than(expire_closings_request(now, 100))
                     .await;
                 shared.record("expireClosings", &expired);
                 if let Ok(n) = expired {
@@ -1427,13 +1399,15 @@ mod lost {
     };
     use durable_execution_storage_convex::storage::{
         now_millis, GetByIdRequest, StorageError, TaskExecutionStorageUpdate,
-        TaskExecutionStorageValue, TaskExecutionsStorage,
+        TaskExecutionStorageValue, TaskExecutionsStorage, UpdateByCloseExpiresAtLessThanRequest,
         UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByIdRequest,
+        UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
         UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest,
         UpdateByStatusAndStartAtLessThanRequest,
     };
     use durable_execution_storage_convex::task_executions::{
-        self as tx, CloseStatus, TaskExecutionFilters, TaskExecutionStatus, TaskExecutionUnset,
+        self as tx, CloseStatus, OnChildrenFinishedProcessingStatus, TaskExecutionFilters,
+        TaskExecutionStatus, TaskExecutionUnset,
     };
     use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
 
@@ -1564,10 +1538,7 @@ mod lost {
 
         pub async fn get(&self, id: &str) -> Option<TaskExecutionStorageValue> {
             self.direct
-                .get_many_by_id(vec![GetByIdRequest {
-                    execution_id: id.to_owned(),
-                    filters: None,
-                }])
+                .get_many_by_id(vec![by_id(id)])
                 .await
                 .expect("read")
                 .pop()
@@ -1576,14 +1547,7 @@ mod lost {
 
         pub async fn get_all(&self, ids: &[&str]) -> Vec<Option<TaskExecutionStorageValue>> {
             self.direct
-                .get_many_by_id(
-                    ids.iter()
-                        .map(|id| GetByIdRequest {
-                            execution_id: (*id).to_owned(),
-                            filters: None,
-                        })
-                        .collect(),
-                )
+                .get_many_by_id(ids.iter().map(|id| by_id(id)).collect())
                 .await
                 .expect("read")
         }
@@ -1605,6 +1569,21 @@ mod lost {
         /// Loses the next response of `name` after the server committed it.
         pub fn lose_next_response(&self, name: &str) {
             self.proxy.add_rule(Rule::path(name, Fault::DropResponse));
+        }
+
+        /// Loses the next response of `name`, then awaits `call` (a call of `name` on
+        /// [`storage`](Self::storage), sent when awaited) and checks that it was not re-sent:
+        /// one request, an unknown outcome.
+        pub async fn assert_lost_call_not_re_sent<T: std::fmt::Debug>(
+            &self,
+            name: &str,
+            what: &str,
+            call: impl std::future::Future<Output = Result<T, StorageError>>,
+        ) {
+            self.lose_next_response(name);
+            let error = call.await.expect_err("not re-sent");
+            assert_unknown_outcome(&error, what);
+            assert_eq!(self.requests(name), 1, "{what}: sent once");
         }
     }
 
@@ -1706,6 +1685,54 @@ mod lost {
         }
     }
 
+    /// The sweep that gives expired closings back (`closeStatus` ready again).
+    pub fn expire_closings_request(now: u64, limit: u32) -> UpdateByCloseExpiresAtLessThanRequest {
+        UpdateByCloseExpiresAtLessThanRequest {
+            close_expires_at_less_than: now,
+            update: TaskExecutionStorageUpdate {
+                close_status: Some(CloseStatus::Ready),
+                unset: Some(TaskExecutionUnset {
+                    close_expires_at: true,
+                    ..TaskExecutionUnset::default()
+                }),
+                ..touch(now)
+            },
+            limit,
+        }
+    }
+
+    /// The sweep that resets expired on-children-finished processing (`ocfpStatus` idle).
+    pub fn expire_ocfp_request(
+        now: u64,
+    ) -> UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+        UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
+            on_children_finished_processing_expires_at_less_than: now,
+            update: TaskExecutionStorageUpdate {
+                on_children_finished_processing_status: Some(
+                    OnChildrenFinishedProcessingStatus::Idle,
+                ),
+                unset: Some(TaskExecutionUnset {
+                    on_children_finished_processing_expires_at: true,
+                    ..TaskExecutionUnset::default()
+                }),
+                ..touch(now)
+            },
+            limit: 10,
+        }
+    }
+
+    /// One update of `id`'s retry attempts (an idempotent call, to be lost or delayed).
+    pub fn set_retry_attempts(id: &str, attempts: u32, now: u64) -> Vec<UpdateByIdRequest> {
+        vec![update_by_id(
+            id,
+            None,
+            TaskExecutionStorageUpdate {
+                retry_attempts: Some(attempts),
+                ..touch(now)
+            },
+        )]
+    }
+
     pub fn by_id(id: &str) -> GetByIdRequest {
         GetByIdRequest {
             execution_id: id.to_owned(),
@@ -1786,20 +1813,18 @@ use durable_execution_storage_convex::runtime::{RetryPolicy, StopReason};
 use durable_execution_storage_convex::storage::{
     GetByParentExecutionIdRequest, GetBySleepingTaskUniqueIdRequest, TaskExecutionStorageUpdate,
     TaskExecutionsStorage, UpdateAndDecrementParentActiveChildrenCountRequest,
-    UpdateByCloseExpiresAtLessThanRequest, UpdateByCloseStatusRequest,
-    UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
-    UpdateByIdAndInsertChildrenIfUpdatedRequest,
-    UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest,
-    UpdateByParentExecutionIdAndIsFinishedRequest,
+    UpdateByCloseStatusRequest, UpdateByExecutorIdAndNeedsPromiseCancellationRequest,
+    UpdateByIdAndInsertChildrenIfUpdatedRequest, UpdateByParentExecutionIdAndIsFinishedRequest,
     UpdateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroRequest,
 };
 use durable_execution_storage_convex::task_executions::{
-    CloseStatus, OnChildrenFinishedProcessingStatus, TaskExecutionStatus, TaskExecutionUnset,
+    CloseStatus, OnChildrenFinishedProcessingStatus, TaskExecutionStatus,
 };
 use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
 use lost::{
-    assert_unknown_outcome, by_id, claim_request, expire_claims_request, family, ids, ready,
-    server_now, status_filter, touch, update_by_id, wait_past, Rig, LEASE_MS,
+    assert_unknown_outcome, by_id, claim_request, expire_claims_request, expire_closings_request,
+    expire_ocfp_request, family, ids, ready, server_now, set_retry_attempts, status_filter, touch,
+    update_by_id, wait_past, Rig, LEASE_MS,
 };
 
 #[test]
@@ -1994,15 +2019,14 @@ async fn lost_claim_is_not_re_sent_and_the_lease_expires() {
     let rig = Rig::new("lost_claim").await;
     rig.insert(vec![ready("a"), ready("b"), ready("c")]).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    rig.lose_next_response("updateByStatusAndStartAtLessThanAndReturn");
     let now = rig.storage.now_millis();
-    let error = rig
-        .storage
-        .update_by_status_and_start_at_less_than_and_return(claim_request("lost", now))
-        .await
-        .expect_err("the lost claim is not re-sent");
-    assert_unknown_outcome(&error, "claim");
-    assert_eq!(rig.requests("updateByStatusAndStartAtLessThanAndReturn"), 1);
+    rig.assert_lost_call_not_re_sent(
+        "updateByStatusAndStartAtLessThanAndReturn",
+        "claim",
+        rig.storage
+            .update_by_status_and_start_at_less_than_and_return(claim_request("lost", now)),
+    )
+    .await;
     assert_eq!(rig.http.stats().retries, 0);
 
     // Claimed by the lost call, with a lease.
@@ -2072,17 +2096,13 @@ async fn lost_ocfp_pick_is_not_re_sent_and_expires() {
             limit: 10,
         }
     };
-    rig.lose_next_response("updateByStatusAndOCFPStatusAndACCZeroAndReturn");
-    let error = rig
-        .storage
-        .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(pick(rig.storage.now_millis()))
-        .await
-        .expect_err("not re-sent");
-    assert_unknown_outcome(&error, "ocfp pick");
-    assert_eq!(
-        rig.requests("updateByStatusAndOCFPStatusAndACCZeroAndReturn"),
-        1
-    );
+    rig.assert_lost_call_not_re_sent(
+        "updateByStatusAndOCFPStatusAndACCZeroAndReturn",
+        "ocfp pick",
+        rig.storage
+            .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(pick(rig.storage.now_millis())),
+    )
+    .await;
     let p = rig.get("p").await.expect("p");
     assert_eq!(
         p.on_children_finished_processing_status,
@@ -2095,22 +2115,7 @@ async fn lost_ocfp_pick_is_not_re_sent_and_expires() {
     let now = server_now();
     let reset = rig
         .direct
-        .update_by_on_children_finished_processing_expires_at_less_than(
-            UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-                on_children_finished_processing_expires_at_less_than: now,
-                update: TaskExecutionStorageUpdate {
-                    on_children_finished_processing_status: Some(
-                        OnChildrenFinishedProcessingStatus::Idle,
-                    ),
-                    unset: Some(TaskExecutionUnset {
-                        on_children_finished_processing_expires_at: true,
-                        ..TaskExecutionUnset::default()
-                    }),
-                    ..touch(now)
-                },
-                limit: 10,
-            },
-        )
+        .update_by_on_children_finished_processing_expires_at_less_than(expire_ocfp_request(now))
         .await
         .expect("sweep");
     assert_eq!(reset, 1);
@@ -2143,32 +2148,20 @@ async fn lost_close_pick_is_not_re_sent_and_expires() {
         },
         limit: 10,
     };
-    rig.lose_next_response("updateByCloseStatusAndReturn");
-    let error = rig
-        .storage
-        .update_by_close_status_and_return(pick(rig.storage.now_millis()))
-        .await
-        .expect_err("not re-sent");
-    assert_unknown_outcome(&error, "close pick");
-    assert_eq!(rig.requests("updateByCloseStatusAndReturn"), 1);
+    rig.assert_lost_call_not_re_sent(
+        "updateByCloseStatusAndReturn",
+        "close pick",
+        rig.storage
+            .update_by_close_status_and_return(pick(rig.storage.now_millis())),
+    )
+    .await;
     let d = rig.get("d").await.expect("d");
     assert_eq!(d.close_status, CloseStatus::Closing);
     wait_past(d.close_expires_at.expect("an expiry")).await;
     let now = server_now();
     let reset = rig
         .direct
-        .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
-            close_expires_at_less_than: now,
-            update: TaskExecutionStorageUpdate {
-                close_status: Some(CloseStatus::Ready),
-                unset: Some(TaskExecutionUnset {
-                    close_expires_at: true,
-                    ..TaskExecutionUnset::default()
-                }),
-                ..touch(now)
-            },
-            limit: 10,
-        })
+        .update_by_close_expires_at_less_than(expire_closings_request(now, 10))
         .await
         .expect("sweep");
     assert_eq!(reset, 1);
@@ -2229,22 +2222,7 @@ async fn lost_sweeps_are_re_sent() {
     rig.lose_next_response("updateByOCFPExpiresAt");
     let n = rig
         .storage
-        .update_by_on_children_finished_processing_expires_at_less_than(
-            UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-                on_children_finished_processing_expires_at_less_than: now,
-                update: TaskExecutionStorageUpdate {
-                    on_children_finished_processing_status: Some(
-                        OnChildrenFinishedProcessingStatus::Idle,
-                    ),
-                    unset: Some(TaskExecutionUnset {
-                        on_children_finished_processing_expires_at: true,
-                        ..TaskExecutionUnset::default()
-                    }),
-                    ..touch(now)
-                },
-                limit: 10,
-            },
-        )
+        .update_by_on_children_finished_processing_expires_at_less_than(expire_ocfp_request(now))
         .await
         .expect("re-sent");
     assert_eq!(n, 0);
@@ -2252,18 +2230,7 @@ async fn lost_sweeps_are_re_sent() {
     rig.lose_next_response("updateByCloseExpiresAt");
     let n = rig
         .storage
-        .update_by_close_expires_at_less_than(UpdateByCloseExpiresAtLessThanRequest {
-            close_expires_at_less_than: now,
-            update: TaskExecutionStorageUpdate {
-                close_status: Some(CloseStatus::Ready),
-                unset: Some(TaskExecutionUnset {
-                    close_expires_at: true,
-                    ..TaskExecutionUnset::default()
-                }),
-                ..touch(now)
-            },
-            limit: 10,
-        })
+        .update_by_close_expires_at_less_than(expire_closings_request(now, 10))
         .await
         .expect("re-sent");
     assert_eq!(n, 0);
@@ -2314,16 +2281,15 @@ async fn lost_promise_cancellation_pick_is_not_re_sent() {
         },
         limit: 10,
     };
-    rig.lose_next_response("updateByExecutorIdAndNPCAndReturn");
-    let error = rig
-        .storage
-        .update_by_executor_id_and_needs_promise_cancellation_and_return(pick(
-            rig.storage.now_millis(),
-        ))
-        .await
-        .expect_err("not re-sent");
-    assert_unknown_outcome(&error, "npc pick");
-    assert_eq!(rig.requests("updateByExecutorIdAndNPCAndReturn"), 1);
+    rig.assert_lost_call_not_re_sent(
+        "updateByExecutorIdAndNPCAndReturn",
+        "npc pick",
+        rig.storage
+            .update_by_executor_id_and_needs_promise_cancellation_and_return(pick(
+                rig.storage.now_millis(),
+            )),
+    )
+    .await;
     for value in rig.get_all(&["n1", "n2"]).await.into_iter().flatten() {
         assert!(
             !value.needs_promise_cancellation,
@@ -2396,19 +2362,15 @@ async fn lost_decrement_is_not_re_sent_and_applied_once() {
         },
         limit: 10,
     };
-    rig.lose_next_response("updateAndDecrementParentACCByIsFinishedAndCloseStatus");
-    let error = rig
-        .storage
-        .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(close(
-            rig.storage.now_millis(),
-        ))
-        .await
-        .expect_err("not re-sent");
-    assert_unknown_outcome(&error, "decrement");
-    assert_eq!(
-        rig.requests("updateAndDecrementParentACCByIsFinishedAndCloseStatus"),
-        1
-    );
+    rig.assert_lost_call_not_re_sent(
+        "updateAndDecrementParentACCByIsFinishedAndCloseStatus",
+        "decrement",
+        rig.storage
+            .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
+                close(rig.storage.now_millis()),
+            ),
+    )
+    .await;
     assert_eq!(
         rig.get("p").await.expect("p").active_children_count,
         1,
@@ -2617,14 +2579,7 @@ async fn unknown_outcomes_are_retried_only_when_safe() {
         rig.proxy.add_rule(Rule::path(update, fault.clone()));
         let attempts = u32::try_from(n + 1).expect("small");
         rig.storage
-            .update_many_by_id(vec![update_by_id(
-                "u",
-                None,
-                TaskExecutionStorageUpdate {
-                    retry_attempts: Some(attempts),
-                    ..touch(rig.storage.now_millis())
-                },
-            )])
+            .update_many_by_id(set_retry_attempts("u", attempts, rig.storage.now_millis()))
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: re-sent: {e:?}"));
         assert_eq!(
@@ -2653,14 +2608,7 @@ async fn unknown_outcomes_are_retried_only_when_safe() {
     );
     rig.proxy.reset_next_requests_mid_body(1);
     rig.storage
-        .update_many_by_id(vec![update_by_id(
-            "u",
-            None,
-            TaskExecutionStorageUpdate {
-                retry_attempts: Some(9),
-                ..touch(rig.storage.now_millis())
-            },
-        )])
+        .update_many_by_id(set_retry_attempts("u", 9, rig.storage.now_millis()))
         .await
         .expect("re-sent");
     assert_eq!(rig.get("u").await.expect("u").retry_attempts, 9);
@@ -2681,14 +2629,7 @@ async fn delays_past_the_request_timeout() {
     rig.proxy
         .add_rule(Rule::path("updateManyById", Fault::Delay(delay)));
     rig.storage
-        .update_many_by_id(vec![update_by_id(
-            "u",
-            None,
-            TaskExecutionStorageUpdate {
-                retry_attempts: Some(5),
-                ..touch(rig.storage.now_millis())
-            },
-        )])
+        .update_many_by_id(set_retry_attempts("u", 5, rig.storage.now_millis()))
         .await
         .expect("re-sent after the timeout");
     assert_eq!(rig.get("u").await.expect("u").retry_attempts, 5);

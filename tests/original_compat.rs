@@ -200,21 +200,26 @@ fn new_value(id: &str) -> TaskExecutionStorageValue {
     )
 }
 
+/// A `getManyById` answer: `document` of each request's `executionId`, in order.
+fn by_execution_id(args: &Value, document: impl Fn(Option<&str>) -> Value) -> Value {
+    Value::Array(
+        args["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| document(r["executionId"].as_str()))
+            .collect(),
+    )
+}
+
 #[tokio::test]
 async fn the_originals_documents_are_read_negative_acc_missing_and_extra_fields_included() {
     let deployment = OriginalDeployment::start(|function, args| match function {
-        "getManyById" => success(Value::Array(
-            args["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| match r["executionId"].as_str() {
-                    Some("negative") => original_document("negative", -3.0),
-                    Some("plain") => original_document("plain", 2.0),
-                    _ => Value::Null,
-                })
-                .collect(),
-        )),
+        "getManyById" => success(by_execution_id(args, |id| match id {
+            Some("negative") => original_document("negative", -3.0),
+            Some("plain") => original_document("plain", 2.0),
+            _ => Value::Null,
+        })),
         "getManyBySleepingTaskUniqueId" => success(json!([original_document("slept", -1.0)])),
         "getManyByParentExecutionId" => success(json!([[
             original_document("child-a", 0.0),
@@ -434,18 +439,11 @@ async fn the_originals_plain_duplicate_errors_are_already_exists() {
 #[tokio::test]
 async fn one_unreadable_document_of_the_original_asked_for_alone_is_a_typed_error() {
     let deployment = OriginalDeployment::start(|function, args| match function {
-        "getManyById" => success(Value::Array(
-            args["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| match r["executionId"].as_str() {
-                    Some("broken") => unreadable_document("broken"),
-                    Some(id) => original_document(id, -1.0),
-                    None => Value::Null,
-                })
-                .collect(),
-        )),
+        "getManyById" => success(by_execution_id(args, |id| match id {
+            Some("broken") => unreadable_document("broken"),
+            Some(id) => original_document(id, -1.0),
+            None => Value::Null,
+        })),
         _ => plain_error("unexpected"),
     })
     .await;

@@ -137,6 +137,19 @@ macro_rules! with {
     };
 }
 
+/// Setters of optional fields: `with_x(value)` sets `x` to `Some(value)`.
+macro_rules! with_some {
+    ($(#[$doc:meta] $name:ident: $field:ident: $ty:ty;)*) => {
+        $(
+            #[$doc]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$field = Some(value);
+                self
+            }
+        )*
+    };
+}
+
 impl ExecutorOptions {
     with! {
         /// Sets [`expire_leeway`](Self::expire_leeway).
@@ -391,22 +404,13 @@ impl TaskRetryOptions {
         }
     }
 
-    /// Sets [`base_delay`](Self::base_delay).
-    pub fn with_base_delay(mut self, base_delay: Duration) -> Self {
-        self.base_delay = Some(base_delay);
-        self
-    }
-
-    /// Sets [`delay_multiplier`](Self::delay_multiplier).
-    pub fn with_delay_multiplier(mut self, delay_multiplier: f64) -> Self {
-        self.delay_multiplier = Some(delay_multiplier);
-        self
-    }
-
-    /// Sets [`max_delay`](Self::max_delay).
-    pub fn with_max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = Some(max_delay);
-        self
+    with_some! {
+        /// Sets [`base_delay`](Self::base_delay).
+        with_base_delay: base_delay: Duration;
+        /// Sets [`delay_multiplier`](Self::delay_multiplier).
+        with_delay_multiplier: delay_multiplier: f64;
+        /// Sets [`max_delay`](Self::max_delay).
+        with_max_delay: max_delay: Duration;
     }
 
     /// The stored form, after validation.
@@ -511,16 +515,11 @@ impl TaskOptions {
         }
     }
 
-    /// Sets [`retry_options`](Self::retry_options).
-    pub fn with_retry_options(mut self, retry_options: TaskRetryOptions) -> Self {
-        self.retry_options = Some(retry_options);
-        self
-    }
-
-    /// Sets [`sleep_before_run`](Self::sleep_before_run).
-    pub fn with_sleep_before_run(mut self, sleep_before_run: Duration) -> Self {
-        self.sleep_before_run = Some(sleep_before_run);
-        self
+    with_some! {
+        /// Sets [`retry_options`](Self::retry_options).
+        with_retry_options: retry_options: TaskRetryOptions;
+        /// Sets [`sleep_before_run`](Self::sleep_before_run).
+        with_sleep_before_run: sleep_before_run: Duration;
     }
 
     pub(crate) fn validate(&self) -> Result<ValidatedTaskOptions, Error> {
@@ -593,22 +592,13 @@ pub struct EnqueueOptions {
 }
 
 impl EnqueueOptions {
-    /// Sets [`retry_options`](Self::retry_options).
-    pub fn with_retry_options(mut self, retry_options: TaskRetryOptions) -> Self {
-        self.retry_options = Some(retry_options);
-        self
-    }
-
-    /// Sets [`sleep_before_run`](Self::sleep_before_run).
-    pub fn with_sleep_before_run(mut self, sleep_before_run: Duration) -> Self {
-        self.sleep_before_run = Some(sleep_before_run);
-        self
-    }
-
-    /// Sets [`timeout`](Self::timeout).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
+    with_some! {
+        /// Sets [`retry_options`](Self::retry_options).
+        with_retry_options: retry_options: TaskRetryOptions;
+        /// Sets [`sleep_before_run`](Self::sleep_before_run).
+        with_sleep_before_run: sleep_before_run: Duration;
+        /// Sets [`timeout`](Self::timeout).
+        with_timeout: timeout: Duration;
     }
 
     /// The task's options with these overrides, validated.

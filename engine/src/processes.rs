@@ -68,6 +68,11 @@ impl Inner {
         }
     }
 
+    /// When a pick made at `now` (on-children-finished processing, closing) expires.
+    fn processing_expires_at(&self, now: u64) -> u64 {
+        now.saturating_add(PROCESSING_EXPIRY_MS + self.options.expire_leeway_ms)
+    }
+
     /// Process 1: claims ready executions whose start time has come and runs them.
     async fn claim_ready(self: &Arc<Self>) -> Result<bool, Error> {
         let max = self.options.max_concurrent_task_executions as usize;
@@ -116,9 +121,7 @@ impl Inner {
                         OnChildrenFinishedProcessingStatus::Idle,
                     update: Update {
                         ocfp_status: Some(OnChildrenFinishedProcessingStatus::Processing),
-                        ocfp_expires_at: Some(now.saturating_add(
-                            PROCESSING_EXPIRY_MS + self.options.expire_leeway_ms,
-                        )),
+                        ocfp_expires_at: Some(self.processing_expires_at(now)),
                         ..Update::default()
                     }
                     .at(now),
@@ -674,9 +677,7 @@ impl Inner {
                 close_status: CloseStatus::Ready,
                 update: Update {
                     close_status: Some(CloseStatus::Closing),
-                    close_expires_at: Some(
-                        now.saturating_add(PROCESSING_EXPIRY_MS + self.options.expire_leeway_ms),
-                    ),
+                    close_expires_at: Some(self.processing_expires_at(now)),
                     ..Update::default()
                 }
                 .at(now),

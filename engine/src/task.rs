@@ -542,63 +542,43 @@ fn none<T>() -> Option<T> {
     None
 }
 
-impl<O: Serialize> Serialize for LoopIteration<O> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::NotDone => IterationRepr::<&O> {
-                is_done: false,
-                output: None,
-            },
-            Self::Done(output) => IterationRepr {
-                is_done: true,
-                output: Some(output),
-            },
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de, O: Deserialize<'de>> Deserialize<'de> for LoopIteration<O> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = IterationRepr::<O>::deserialize(deserializer)?;
-        match (repr.is_done, repr.output) {
-            (false, _) => Ok(Self::NotDone),
-            (true, Some(output)) => Ok(Self::Done(output)),
-            (true, None) => {
-                O::deserialize(serde::de::value::UnitDeserializer::new()).map(Self::Done)
+/// `Serialize` and `Deserialize` of an enum with a value-less variant and one holding the
+/// output, through its repr `{flag: bool, output?}` (an absent output reads as `()`'s).
+macro_rules! flagged_output_serde {
+    ($ty:ident via $repr:ident { $flag:ident }, $with:ident(output), $without:ident) => {
+        impl<O: Serialize> Serialize for $ty<O> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    Self::$without => $repr::<&O> {
+                        $flag: false,
+                        output: None,
+                    },
+                    Self::$with(output) => $repr {
+                        $flag: true,
+                        output: Some(output),
+                    },
+                }
+                .serialize(serializer)
             }
         }
-    }
-}
 
-impl<O: Serialize> Serialize for LoopOutput<O> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Exhausted => LoopOutputRepr::<&O> {
-                is_success: false,
-                output: None,
-            },
-            Self::Success(output) => LoopOutputRepr {
-                is_success: true,
-                output: Some(output),
-            },
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de, O: Deserialize<'de>> Deserialize<'de> for LoopOutput<O> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = LoopOutputRepr::<O>::deserialize(deserializer)?;
-        match (repr.is_success, repr.output) {
-            (false, _) => Ok(Self::Exhausted),
-            (true, Some(output)) => Ok(Self::Success(output)),
-            (true, None) => {
-                O::deserialize(serde::de::value::UnitDeserializer::new()).map(Self::Success)
+        impl<'de, O: Deserialize<'de>> Deserialize<'de> for $ty<O> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let repr = $repr::<O>::deserialize(deserializer)?;
+                match (repr.$flag, repr.output) {
+                    (false, _) => Ok(Self::$without),
+                    (true, Some(output)) => Ok(Self::$with(output)),
+                    (true, None) => {
+                        O::deserialize(serde::de::value::UnitDeserializer::new()).map(Self::$with)
+                    }
+                }
             }
         }
-    }
+    };
 }
+
+flagged_output_serde!(LoopIteration via IterationRepr { is_done }, Done(output), NotDone);
+flagged_output_serde!(LoopOutput via LoopOutputRepr { is_success }, Success(output), Exhausted);
 
 /// The looping task's definition: how many attempts and the sleep between them.
 pub(crate) fn looping_kind(

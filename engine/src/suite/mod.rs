@@ -184,6 +184,53 @@ pub async fn run_scenario(scenario: &Scenario, factory: &dyn StorageFactory) -> 
     }
 }
 
+/// Runs the scenario named `name` and panics with its failure, if any (the body of each test
+/// [`scenario_tests!`](crate::scenario_tests) generates).
+pub async fn assert_scenario_passes(name: &str, factory: &dyn StorageFactory) {
+    let scenario = scenarios()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no scenario named {name}"));
+    let outcome = run_scenario(&scenario, factory).await;
+    println!("{} {:?}", outcome.name, outcome.duration);
+    if let Err(failure) = outcome.result {
+        panic!("{}: {failure}", outcome.name);
+    }
+}
+
+/// Generates one `#[tokio::test]` per scenario (so that they run in parallel; the calling crate
+/// needs `tokio` with its `macros` and multi-threaded runtime), each on the factory the closure
+/// gives for the scenario's name, and a test that every scenario has one. In an integration
+/// test: `durable_execution::scenario_tests!(|_name| InMemoryStorageFactory);`.
+#[macro_export]
+macro_rules! scenario_tests {
+    (|$name:ident| $factory:expr) => {
+        $crate::__with_scenario_names!({ $crate::__scenario_tests } | $name | $factory);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_tests {
+    (|$param:ident| $factory:expr ; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let $param: &'static str = stringify!($name);
+                $crate::suite::assert_scenario_passes(stringify!($name), &$factory).await;
+            }
+        )*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let tested = [$(stringify!($name)),*];
+            for scenario in $crate::suite::scenarios() {
+                assert!(tested.contains(&scenario.name), "{} has no test", scenario.name);
+            }
+        }
+    };
+}
+
 /// Runs every scenario, one after the other.
 pub async fn run_all(factory: &dyn StorageFactory) -> SuiteReport {
     let mut report = SuiteReport::default();

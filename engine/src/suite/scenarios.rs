@@ -16,8 +16,8 @@ use crate::storage::{
 use crate::{
     child, EnqueueOptions, Error, Executor, ExecutorOptions, LoopIteration, LoopOutput,
     ParentOutput, ParentRun, ParentTaskDefinition, Sequence, Signal, Task, TaskDefinition,
-    TaskError, TaskExecution, TaskExecutionHandle, TaskOptions, TaskRetryOptions, WaitOptions,
-    WakeUp,
+    TaskError, TaskExecution, TaskExecutionHandle, TaskOptions, TaskRef, TaskRetryOptions,
+    WaitOptions, WakeUp,
 };
 
 macro_rules! ensure {
@@ -37,8 +37,41 @@ macro_rules! ensure_eq {
     }};
 }
 
+/// Calls `$callback! { $($args)* ; <every scenario's name> }`, the names in the order
+/// [`run_all`](crate::suite::run_all) runs them: the one list of the scenarios, from which both
+/// [`scenarios`] and [`scenario_tests!`](crate::scenario_tests) are generated.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_scenario_names {
+    ({ $($callback:tt)+ } $($args:tt)*) => {
+        $($callback)+! {
+            $($args)* ;
+            root_parent_tree,
+            concurrent_tasks,
+            retry_until_success,
+            failing_task,
+            parent_with_failing_child,
+            parent_with_failing_finalize_task,
+            parent_with_500_children,
+            looping_task,
+            sleeping_child_woken_up,
+            closing,
+            retry_delays_follow_the_formula,
+            timeouts_give_timed_out_after_retries,
+            non_retryable_errors_stop_at_once,
+            cancel_running_task,
+            cancel_parent_cancels_children,
+            shutdown,
+            expired_lease_counts_as_an_attempt,
+            several_executors,
+            interop_forms,
+            child_options_are_validated,
+        }
+    };
+}
+
 macro_rules! scenario_list {
-    ($($name:ident),* $(,)?) => {
+    ( ; $($name:ident),* $(,)?) => {
         /// Every scenario, in the order [`run_all`](super::run_all) runs them.
         pub fn scenarios() -> Vec<Scenario> {
             mod wrappers {
@@ -56,28 +89,7 @@ macro_rules! scenario_list {
     };
 }
 
-scenario_list!(
-    root_parent_tree,
-    concurrent_tasks,
-    retry_until_success,
-    failing_task,
-    parent_with_failing_child,
-    parent_with_failing_finalize_task,
-    parent_with_500_children,
-    looping_task,
-    sleeping_child_woken_up,
-    closing,
-    retry_delays_follow_the_formula,
-    timeouts_give_timed_out_after_retries,
-    non_retryable_errors_stop_at_once,
-    cancel_running_task,
-    cancel_parent_cancels_children,
-    shutdown,
-    expired_lease_counts_as_an_attempt,
-    several_executors,
-    interop_forms,
-    child_options_are_validated,
-);
+crate::__with_scenario_names!({ scenario_list });
 
 struct Setup {
     backend: Arc<dyn StorageBackend>,
@@ -115,6 +127,27 @@ impl Setup {
         handle: &TaskExecutionHandle<O>,
     ) -> Result<TaskExecution<O>, Failure> {
         wait_for(handle, self.bound(30), Duration::from_millis(50)).await
+    }
+
+    /// Starts the executor, runs `task` to its end and checks that it ended `status` with the
+    /// error "Failed", its times in order; then shuts the executor down.
+    async fn run_to_failure<T: TaskRef<Input = Option<()>>>(
+        &self,
+        task: &T,
+        status: TaskExecutionStatus,
+        what: &str,
+    ) -> ScenarioResult {
+        self.executor.start();
+        let finished = self.wait(&self.executor.enqueue(task, None).await?).await?;
+        ensure_eq!(finished.status, status, "status");
+        ensure_eq!(
+            finished.error.as_ref().map(|e| e.message().to_owned()),
+            Some("Failed".to_owned()),
+            "error"
+        );
+        check_times(&finished, what)?;
+        self.executor.shutdown().await;
+        Ok(())
     }
 
     async fn stored(&self, execution_id: &str) -> Result<TaskExecutionStorageValue, Failure> {
@@ -490,17 +523,8 @@ fn failing(executor: &Executor) -> Result<Task<Option<()>, ()>, Error> {
 pub async fn failing_task(factory: &dyn StorageFactory) -> ScenarioResult {
     let s = setup(factory).await?;
     let task = failing(&s.executor)?;
-    s.executor.start();
-    let finished = s.wait(&s.executor.enqueue(&task, None).await?).await?;
-    ensure_eq!(finished.status, TaskExecutionStatus::Failed, "status");
-    ensure_eq!(
-        finished.error.as_ref().map(|e| e.message().to_owned()),
-        Some("Failed".to_owned()),
-        "error"
-    );
-    check_times(&finished, "failing")?;
-    s.executor.shutdown().await;
-    Ok(())
+    s.run_to_failure(&task, TaskExecutionStatus::Failed, "failing")
+        .await
 }
 
 /// A parent whose child fails: its finalize task fails, so the parent is `finalize_failed`.
@@ -525,21 +549,12 @@ pub async fn parent_with_failing_child(factory: &dyn StorageFactory) -> Scenario
             },
         )),
     )?;
-    s.executor.start();
-    let finished = s.wait(&s.executor.enqueue(&parent, None).await?).await?;
-    ensure_eq!(
-        finished.status,
+    s.run_to_failure(
+        &parent,
         TaskExecutionStatus::FinalizeFailed,
-        "status"
-    );
-    ensure_eq!(
-        finished.error.as_ref().map(|e| e.message().to_owned()),
-        Some("Failed".to_owned()),
-        "error"
-    );
-    check_times(&finished, "parentWithFailingChild")?;
-    s.executor.shutdown().await;
-    Ok(())
+        "parentWithFailingChild",
+    )
+    .await
 }
 
 /// A parent whose finalize task fails.
@@ -566,21 +581,12 @@ pub async fn parent_with_failing_finalize_task(factory: &dyn StorageFactory) -> 
             |_, _: ParentOutput<()>| async move { Err::<(), _>(TaskError::retryable("Failed")) },
         )),
     )?;
-    s.executor.start();
-    let finished = s.wait(&s.executor.enqueue(&parent, None).await?).await?;
-    ensure_eq!(
-        finished.status,
+    s.run_to_failure(
+        &parent,
         TaskExecutionStatus::FinalizeFailed,
-        "status"
-    );
-    ensure_eq!(
-        finished.error.as_ref().map(|e| e.message().to_owned()),
-        Some("Failed".to_owned()),
-        "error"
-    );
-    check_times(&finished, "parentWithFailingFinalizeTask")?;
-    s.executor.shutdown().await;
-    Ok(())
+        "parentWithFailingFinalizeTask",
+    )
+    .await
 }
 
 /// A parent with 500 children: the output lists them in order.

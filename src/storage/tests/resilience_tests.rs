@@ -404,11 +404,13 @@ fn documents(storage: &crate::ConvexTaskExecutionsStorage, ids: &[&str]) -> Vec<
         .collect()
 }
 
-#[tokio::test]
-async fn a_resent_insert_refused_as_its_own_duplicate_is_verified_as_a_success() {
-    let (fake, _) = losing_deployment("insertMany", |_| {}).await;
-    let storage = storage(&fake.url, ConvexStorageOptions::default());
-    let docs = documents(&storage, &["v1", "v2"]);
+/// Inserts minimal executions `ids` as `insertMany` does: planned, sent in order, a refused
+/// re-send verified by reading the executions back.
+async fn insert_verified(
+    storage: &crate::ConvexTaskExecutionsStorage,
+    ids: &[&str],
+) -> Result<(), StorageError> {
+    let docs = documents(storage, ids);
     let chunks = storage
         .plan::<_, VerifiedInsert>(&docs, |_| 0, |d| d.execution_id.clone())
         .expect("plan");
@@ -421,6 +423,14 @@ async fn a_resent_insert_refused_as_its_own_duplicate_is_verified_as_a_success()
             Some(&insert_groups),
         )
         .await
+}
+
+#[tokio::test]
+async fn a_resent_insert_refused_as_its_own_duplicate_is_verified_as_a_success() {
+    let (fake, _) = losing_deployment("insertMany", |_| {}).await;
+    let storage = storage(&fake.url, ConvexStorageOptions::default());
+    insert_verified(&storage, &["v1", "v2"])
+        .await
         .expect("verified: the first attempt inserted them as sent");
     let functions: Vec<String> = fake.calls().iter().map(|c| c.function.clone()).collect();
     assert_eq!(functions, ["insertMany", "insertMany", "getManyById"]);
@@ -430,20 +440,7 @@ async fn a_resent_insert_refused_as_its_own_duplicate_is_verified_as_a_success()
 async fn a_duplicate_with_other_content_stays_a_duplicate() {
     let (fake, _) = losing_deployment("insertMany", |doc| doc["input"] = json!("other")).await;
     let storage = storage(&fake.url, ConvexStorageOptions::default());
-    let docs = documents(&storage, &["v1"]);
-    let chunks = storage
-        .plan::<_, VerifiedInsert>(&docs, |_| 0, |d| d.execution_id.clone())
-        .expect("plan");
-    let error = storage
-        .send_in_order(
-            docs,
-            &chunks,
-            |executions| VerifiedInsert { executions },
-            |args| args.executions,
-            Some(&insert_groups),
-        )
-        .await
-        .unwrap_err();
+    let error = insert_verified(&storage, &["v1"]).await.unwrap_err();
     assert!(
         matches!(error, StorageError::AlreadyExists { .. }),
         "{error:?}"

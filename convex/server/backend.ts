@@ -141,8 +141,61 @@ function captureConsole(echo: boolean): void {
   }
 }
 
-/** How often each function ran in one instance (tests assert how a batch was split). */
-export type InstanceStats = { calls: Record<string, number> }
+/**
+ * How often each function ran in one instance (tests assert how a batch was split).
+ * - `calls`: the public functions called over HTTP (top-level), by path (`module:name`);
+ * - `componentCalls`: the component functions those ran (nested `ctx.runQuery`/`runMutation`/
+ *   `runAction` of a component), by `component/module:name`, counted when their handler starts
+ *   (a call refused by its argument validator never runs, so it does not count);
+ * - `executions`: the totals, `total = topLevel + nested`, i.e. the function executions a
+ *   deployment would bill.
+ */
+export type InstanceStats = {
+  calls: Record<string, number>
+  componentCalls: Record<string, number>
+  executions: { topLevel: number; nested: number; total: number }
+}
+
+const sum = (counts: Record<string, number>): number =>
+  Object.values(counts).reduce((total, count) => total + count, 0)
+
+/**
+ * `modules` with every registered function of each module wrapped so that running its handler
+ * first calls `count(component/module:name)`. convex-test runs a nested component function by
+ * loading its module from this map and calling its `_handler`, so the wrapped handler counts
+ * every nested run. Each wrapped module is built once (on first load).
+ */
+function countingModules(
+  component: string,
+  modules: ModuleMap,
+  count: (path: string) => void,
+): ModuleMap {
+  const wrapped: ModuleMap = {}
+  for (const [key, load] of Object.entries(modules)) {
+    const modulePath = key.replace(/^\.\//, '').replace(/\.[^./]+$/, '')
+    let cached: Promise<Record<string, unknown>> | undefined
+    wrapped[key] = () =>
+      (cached ??= load().then((module) => {
+        const out: Record<string, unknown> = { ...module }
+        for (const [name, value] of Object.entries(module)) {
+          const fn = value as (RegisteredFunction & { _handler?: unknown }) | undefined
+          const handler = fn?._handler
+          if (typeof value !== 'function' || typeof handler !== 'function') continue
+          if (!(fn!.isQuery || fn!.isMutation || fn!.isAction)) continue
+          const path = `${component}/${modulePath}:${name}`
+          const invoke = value as (...args: unknown[]) => unknown
+          out[name] = Object.assign((...args: unknown[]) => invoke(...args), value, {
+            _handler: (...args: unknown[]) => {
+              count(path)
+              return (handler as (...args: unknown[]) => unknown)(...args)
+            },
+          })
+        }
+        return out
+      }))
+  }
+  return wrapped
+}
 
 export type Backend = {
   /**
@@ -195,7 +248,10 @@ export async function createBackend(options: BackendOptions, echoLogs = false): 
   }
   for (const load of Object.values(appModules)) await load()
 
-  type Instance = { t: ReturnType<typeof convexTest>; stats: InstanceStats }
+  type Instance = {
+    t: ReturnType<typeof convexTest>
+    stats: Omit<InstanceStats, 'executions'>
+  }
   // Each instance is a separate convex-test backend: its own empty database
   // and its own transaction queue, so tests in different instances neither
   // see each other's documents nor wait for each other's transactions. They
@@ -209,8 +265,13 @@ export async function createBackend(options: BackendOptions, echoLogs = false): 
         modules: appModules,
         transactionLimits: options.transactionLimits,
       })
-      for (const { name, schema, modules } of components) t.registerComponent(name, schema, modules)
-      existing = { t, stats: { calls: {} } }
+      const stats: Instance['stats'] = { calls: {}, componentCalls: {} }
+      const countNested = (path: string): void => {
+        stats.componentCalls[path] = (stats.componentCalls[path] ?? 0) + 1
+      }
+      for (const { name, schema, modules } of components)
+        t.registerComponent(name, schema, countingModules(name, modules, countNested))
+      existing = { t, stats }
       instances.set(id, existing)
     }
     return existing
@@ -233,8 +294,12 @@ export async function createBackend(options: BackendOptions, echoLogs = false): 
 
   return {
     stats(id) {
-      const calls = instances.get(id)?.stats.calls ?? {}
-      return { calls: { ...calls } }
+      const stats = instances.get(id)?.stats
+      const calls = { ...stats?.calls }
+      const componentCalls = { ...stats?.componentCalls }
+      const topLevel = sum(calls)
+      const nested = sum(componentCalls)
+      return { calls, componentCalls, executions: { topLevel, nested, total: topLevel + nested } }
     },
 
     async call(instanceId, kind, { module, name }, args, prototypeNamedField) {

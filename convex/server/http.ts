@@ -9,8 +9,11 @@
 // (e.g. POST /instance/t1/api/query), running against a separate database
 // created on first use, so that many tests can share one server without
 // seeing each other's documents; the plain routes use the instance
-// "default". GET [/instance/<id>]/stats answers {calls: {path: count}}, how
-// often each function ran there (tests check how a batch was split).
+// "default". GET [/instance/<id>]/stats answers how often each function ran
+// there (tests check how a batch was split; the bench counts billed
+// executions): {calls: {path: count}} for the public functions called over
+// HTTP, {componentCalls: {"component/path": count}} for the component
+// functions they ran (nested), and {executions: {topLevel, nested, total}}.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { convexToJson, jsonToConvex, type JSONValue, type Value } from 'convex/values'

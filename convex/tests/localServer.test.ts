@@ -301,10 +301,45 @@ describe('instances: /instance/<id>/... has its own database', () => {
     await post('query', { path: 'notes:list', args: {} }, undefined, '/instance/s')
     await post('query', { path: 'notes:fail', args: {} }, undefined, '/instance/s')
     const stats = await fetch(`${server.url}/instance/s/stats`).then((r) => r.json())
-    expect(stats).toEqual({ calls: { 'notes:list': 2, 'notes:fail': 1 } })
+    expect(stats).toEqual({
+      calls: { 'notes:list': 2, 'notes:fail': 1 },
+      componentCalls: { 'notesStore/lib:list': 2 },
+      executions: { topLevel: 3, nested: 2, total: 5 },
+    })
     expect(await fetch(`${server.url}/instance/never-used/stats`).then((r) => r.json())).toEqual({
       calls: {},
+      componentCalls: {},
+      executions: { topLevel: 0, nested: 0, total: 0 },
     })
+  })
+
+  test('stats count the component functions a public function runs (billed executions)', async () => {
+    const prefix = '/instance/nested-stats'
+    const stats = () => fetch(`${server.url}${prefix}/stats`).then((r) => r.json())
+    // A public action that runs one component mutation: 2 executions.
+    const added = await post(
+      'action',
+      { path: 'notes:addFromAction', args: { text: 'n' } },
+      undefined,
+      prefix,
+    )
+    expect(added.body).toMatchObject({ status: 'success', value: null })
+    expect(await stats()).toEqual({
+      calls: { 'notes:addFromAction': 1 },
+      componentCalls: { 'notesStore/lib:add': 1 },
+      executions: { topLevel: 1, nested: 1, total: 2 },
+    })
+    // Every nested run counts: two mutations and a query from one action, one from a mutation.
+    await post('action', { path: 'notes:addTwice', args: { text: 'n' } }, undefined, prefix)
+    await post('mutation', { path: 'notes:add', args: { text: 'n' } }, undefined, prefix)
+    expect(await stats()).toEqual({
+      calls: { 'notes:addFromAction': 1, 'notes:addTwice': 1, 'notes:add': 1 },
+      componentCalls: { 'notesStore/lib:add': 4, 'notesStore/lib:list': 1 },
+      executions: { topLevel: 3, nested: 5, total: 8 },
+    })
+    // A function that fails before running the component adds only its own call.
+    await post('query', { path: 'notes:fail', args: {} }, undefined, prefix)
+    expect((await stats()).executions).toEqual({ topLevel: 4, nested: 5, total: 9 })
   })
 
   test.each([['bad.id'], ['%41'], ['x'.repeat(65)], ['']])('invalid id %j: 400', async (id) => {

@@ -18,9 +18,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{field, Instrument};
 
-use super::context::{self, ResponseClock};
 use super::error::UNAUTHORIZED_CODE;
 use super::http_date::parse_http_date;
+use super::response_clock::ResponseClock;
 use super::retry::{classify_call, may_resend, parse_retry_after, Outcome, StopReason};
 use super::stats::StatsCounters;
 use super::{ClientStats, ConvexError, ConvexOperation, FunctionKind, RetryPolicy, RetrySafety};
@@ -139,6 +139,9 @@ pub struct ConvexHttpClient {
     custom_http: bool,
     retry: RetryPolicy,
     stats: Arc<StatsCounters>,
+    /// Told the local send/receive times and the server's `Date` of every response, so that
+    /// its owner (the Convex storage) can estimate the deployment's clock.
+    response_clock: Option<Arc<dyn ResponseClock>>,
 }
 
 impl fmt::Debug for ConvexHttpClient {
@@ -238,6 +241,7 @@ impl ConvexHttpClient {
             custom_http: false,
             retry: RetryPolicy::default(),
             stats: Arc::default(),
+            response_clock: None,
         })
     }
 
@@ -289,6 +293,12 @@ impl ConvexHttpClient {
         self
     }
 
+    /// Reports every response's `Date` header to `clock` (see [`ResponseClock`]).
+    pub(crate) fn with_response_clock(mut self, clock: Arc<dyn ResponseClock>) -> Self {
+        self.response_clock = Some(clock);
+        self
+    }
+
     /// The retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
@@ -336,11 +346,8 @@ impl ConvexHttpClient {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let context = context::current();
-        let safety = context
-            .retry_safety
-            .unwrap_or(RetrySafety::default_for(kind));
-        self.run(kind, safety, path, None, &context, args).await
+        self.run(kind, RetrySafety::default_for(kind), path, None, args)
+            .await
     }
 
     /// Like [`call`](Self::call), retried as `safety` says.
@@ -355,8 +362,7 @@ impl ConvexHttpClient {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let context = context::current();
-        self.run(kind, safety, path, None, &context, args).await
+        self.run(kind, safety, path, None, args).await
     }
 
     /// Like [`call`](Self::call), for a function of our generated public API: the arguments
@@ -375,16 +381,12 @@ impl ConvexHttpClient {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let context = context::current();
-        let safety = context
-            .retry_safety
-            .unwrap_or(RetrySafety::default_for(kind));
         let envelope = AuthEnvelope {
             auth_secret: secret.expose(),
             args,
         };
-        self.run(kind, safety, path, Some(secret), &context, &envelope)
-            .await
+        let safety = RetrySafety::default_for(kind);
+        self.run(kind, safety, path, Some(secret), &envelope).await
     }
 
     /// Calls the operation `O` of our generated public API at `path` (`<module>:<O::NAME>`),
@@ -396,20 +398,12 @@ impl ConvexHttpClient {
         secret: &AuthSecret,
         args: &O,
     ) -> Result<O::Response, ConvexError> {
-        let context = context::current();
         let envelope = AuthEnvelope {
             auth_secret: secret.expose(),
             args,
         };
-        self.run(
-            O::KIND,
-            O::RETRY_SAFETY,
-            path,
-            Some(secret),
-            &context,
-            &envelope,
-        )
-        .await
+        self.run(O::KIND, O::RETRY_SAFETY, path, Some(secret), &envelope)
+            .await
     }
 
     /// Encodes, sends with retries, decodes; every error scrubbed of the secrets.
@@ -419,7 +413,6 @@ impl ConvexHttpClient {
         safety: RetrySafety,
         path: &str,
         secret: Option<&AuthSecret>,
-        context: &context::CallContext,
         args: &A,
     ) -> Result<R, ConvexError>
     where
@@ -429,9 +422,7 @@ impl ConvexHttpClient {
         let secrets = self.secrets(secret);
         let result = async {
             let body = encode_body(path, args)?;
-            let value = self
-                .execute(kind, safety, path, body, context.clock.as_deref(), &secrets)
-                .await?;
+            let value = self.execute(kind, safety, path, body, &secrets).await?;
             decode_value(path, value)
         }
         .await;
@@ -456,9 +447,9 @@ impl ConvexHttpClient {
         safety: RetrySafety,
         path: &str,
         body: Vec<u8>,
-        clock: Option<&dyn ResponseClock>,
         secrets: &[&str],
     ) -> Result<Value, ConvexError> {
+        let clock = self.response_clock.as_deref();
         let span = tracing::info_span!(
             "convex_call",
             function = path,

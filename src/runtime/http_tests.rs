@@ -846,7 +846,7 @@ async fn clients_are_cheap_clones_sharing_settings() {
 
 use std::sync::{Arc, Mutex};
 
-use super::context::{self, CallContext, ResponseClock};
+use super::response_clock::ResponseClock;
 use super::{ConvexOperation, OperationLimits, RetrySafety};
 
 /// A fast policy for tests: `attempts` attempts, 1-5 ms backoffs, 10 s budget.
@@ -1253,20 +1253,19 @@ async fn a_write_conflict_in_a_mutation_is_resent_even_when_only_unsent() {
 }
 
 #[tokio::test]
-async fn a_scoped_retry_safety_applies_to_call_authenticated() {
+async fn an_explicit_retry_safety_overrides_the_kind_default() {
+    // An action defaults to only_unsent; declared idempotent, its lost answer is re-sent.
     let (url, server) = serve_script(vec![Reply::Close, success(json!(5))]).await;
     let http = retrying_client(&url, fast(3));
-    let secret = AuthSecret::new(SECRET);
-    let scope = CallContext {
-        retry_safety: Some(RetrySafety::Idempotent),
-        clock: None,
-    };
-    let value: u32 = context::scope(
-        scope,
-        http.call_authenticated(FunctionKind::Action, "m:sweep", &secret, &json!({})),
-    )
-    .await
-    .expect("idempotent in this scope: re-sent");
+    let value: u32 = http
+        .call_with_retry_safety(
+            FunctionKind::Action,
+            RetrySafety::Idempotent,
+            "m:sweep",
+            &json!({}),
+        )
+        .await
+        .expect("idempotent: re-sent");
     assert_eq!(value, 5);
     assert_eq!(server.await.expect("server").len(), 2);
 }
@@ -1335,7 +1334,7 @@ impl ResponseClock for RecordingClock {
 }
 
 #[tokio::test]
-async fn every_response_date_reaches_the_scoped_clock() {
+async fn every_response_date_reaches_the_installed_clock() {
     let (url, server) = serve_script(vec![
         with_header(
             json_reply(503, json!({"code": "Overloaded", "message": "busy"})),
@@ -1350,12 +1349,10 @@ async fn every_response_date_reaches_the_scoped_clock() {
     ])
     .await;
     let clock = Arc::new(RecordingClock::default());
-    let scope = CallContext {
-        retry_safety: None,
-        clock: Some(Arc::clone(&clock) as Arc<dyn ResponseClock>),
-    };
-    let http = retrying_client(&url, fast(3));
-    let value: u32 = context::scope(scope, http.call(FunctionKind::Query, "m:q", &json!({})))
+    let http = retrying_client(&url, fast(3))
+        .with_response_clock(Arc::clone(&clock) as Arc<dyn ResponseClock>);
+    let value: u32 = http
+        .call(FunctionKind::Query, "m:q", &json!({}))
         .await
         .expect("success");
     assert_eq!(value, 1);

@@ -15,13 +15,13 @@
 //! - [`ConvexOperation`]: what the generated code states about each operation (name, kind,
 //!   limits, response type), so that generic code can call any of them.
 
-pub(crate) mod context;
 mod doc;
 mod error;
 mod http;
 pub mod http_date;
 mod id;
 mod operation;
+pub(crate) mod response_clock;
 mod retry;
 mod stats;
 pub mod wire;

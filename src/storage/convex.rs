@@ -30,7 +30,7 @@ use super::requests::{
 use super::server_clock::{ClockEstimate, ServerClock};
 use super::value::{TaskExecutionStorageUpdate, TaskExecutionStorageValue};
 use super::{system_clock, Clock, StorageError, TaskExecutionsStorage, UndecodableDocument};
-use crate::runtime::context::{self, CallContext};
+use crate::runtime::response_clock::ResponseClock;
 use crate::runtime::{
     AuthSecret, ConvexError, ConvexHttpClient, ConvexOperation, FunctionKind, OperationLimits,
     RetrySafety,
@@ -209,12 +209,21 @@ impl ConvexTaskExecutionsStorage {
         options: ConvexStorageOptions,
     ) -> Result<Self, StorageError> {
         let options = options.validate()?;
-        Ok(Self {
+        let storage = Self {
             client,
             options,
             clock: Arc::new(ServerClock::new(system_clock())),
             undecodable: Arc::default(),
-        })
+        };
+        Ok(storage.observing_responses())
+    }
+
+    /// Installs this storage's server clock on its HTTP client, so that every response the
+    /// client gets (whoever makes the call) feeds the estimate.
+    fn observing_responses(mut self) -> Self {
+        let clock = Arc::clone(&self.clock) as Arc<dyn ResponseClock>;
+        self.client = self.client.map_http(|http| http.with_response_clock(clock));
+        self
     }
 
     /// A storage for the deployment at `url` whose public API expects `auth_secret`, with the
@@ -233,7 +242,7 @@ impl ConvexTaskExecutionsStorage {
     /// over). Tests use it to skew this client against the server.
     pub fn with_local_clock(mut self, clock: Clock) -> Self {
         self.clock = Arc::new(ServerClock::new(clock));
-        self
+        self.observing_responses()
     }
 
     /// The estimate of the deployment's clock against the local one; `None` before the first
@@ -331,13 +340,10 @@ impl ConvexTaskExecutionsStorage {
         Ok(document)
     }
 
-    /// One call of `O`, answered as JSON: retried as `O` declares, feeding the server clock.
+    /// One call of `O`, answered as JSON: retried as `O` declares (`Raw` keeps its
+    /// `RETRY_SAFETY`); the response feeds the server clock through the HTTP client.
     async fn call_raw<O: ConvexOperation>(&self, args: &O) -> Result<Value, ConvexError> {
-        let context = CallContext {
-            retry_safety: Some(O::RETRY_SAFETY),
-            clock: Some(Arc::clone(&self.clock) as Arc<dyn context::ResponseClock>),
-        };
-        context::scope(context, self.client.call(&Raw(args))).await
+        self.client.call(&Raw(args)).await
     }
 
     /// One call of `O` whose answer is not a document.

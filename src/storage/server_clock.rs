@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::Clock;
-use crate::runtime::context::ResponseClock;
+use crate::runtime::response_clock::ResponseClock;
 
 /// Responses the estimate is made from.
 pub const MAX_SAMPLES: usize = 64;

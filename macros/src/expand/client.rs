@@ -62,6 +62,21 @@ pub fn client(component: &Component) -> TokenStream {
                 &self.module
             }
 
+            /// The HTTP client underneath (timeouts, retry policy, stats).
+            pub fn http(&self) -> &#runtime::ConvexHttpClient {
+                &self.http
+            }
+
+            /// This client with its HTTP client replaced by `change(http)` (e.g. another retry
+            /// policy or timeouts); the secret and the module stay.
+            pub fn map_http(
+                mut self,
+                change: impl ::core::ops::FnOnce(#runtime::ConvexHttpClient) -> #runtime::ConvexHttpClient,
+            ) -> Self {
+                self.http = change(self.http);
+                self
+            }
+
             /// Calls any operation, by its argument type, with the operation's declared
             /// retry safety (`O::RETRY_SAFETY`).
             pub async fn call<O: #runtime::ConvexOperation>(

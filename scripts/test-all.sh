@@ -28,6 +28,10 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 done_step
 
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+done_step
+
 step "generated/ is up to date (cargo codegen check)"
 cargo codegen check
 done_step

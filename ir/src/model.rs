@@ -1,6 +1,6 @@
 //! The intermediate representation: plain, serialisable data with no `syn` types.
 //!
-//! The parser ([`crate::parse`]) builds it from the declaration and checks it while spans are
+//! The parser (`crate::parse`, private) builds it from the declaration and checks it while spans are
 //! still known; the proc-macro (Rust client) and the generator (Convex TypeScript) only read it.
 
 use serde::Serialize;

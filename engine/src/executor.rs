@@ -117,7 +117,13 @@ impl Executor {
         );
         let inner = Inner {
             id: ids::executor_id(),
-            store: Store::new(storage, validated.storage_max_retry_attempts),
+            store: Store::new(
+                storage,
+                validated.storage_max_retry_attempts,
+                options
+                    .enable_storage_batching
+                    .then_some(options.storage_background_batching_process_intra_batch_sleep),
+            ),
             codec,
             options: validated,
             registry: RwLock::new(HashMap::new()),
@@ -420,7 +426,9 @@ impl Executor {
     /// (their [`shutdown_signal`](TaskContext::shutdown_signal)), stops the background
     /// processes (each within `background_process_shutdown_timeout`, then aborted), waits up to
     /// `shutdown_drain_timeout` for running tasks, then aborts them (their executions are
-    /// picked up again when their lease expires).
+    /// picked up again when their lease expires). Last, with storage batching, it sends the
+    /// queued storage calls and stops the batching loop (later calls, e.g. of handles, go to
+    /// the storage directly).
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         let _serialised = inner.shutdown_lock.lock().await;
@@ -482,6 +490,8 @@ impl Executor {
                 break;
             }
         }
+        // Runs no longer write: send the calls they queued, then stop batching.
+        inner.store.shutdown_batching().await;
         inner.log_info(format_args!("executor {} shut down", inner.id));
     }
 

@@ -38,6 +38,7 @@
 //!   ([`TaskExecutionsStorage::now_millis`]).
 
 mod background;
+mod batching;
 mod context;
 mod error;
 mod executor;

@@ -52,8 +52,21 @@ pub struct ExecutorOptions {
     pub max_serialized_input_data_size: usize,
     /// Largest stored output, in bytes; 1 KiB..=10 MiB. Default 1 MiB.
     pub max_serialized_output_data_size: usize,
-    /// Accepted for compatibility with the original's options; the Rust engine does not batch
-    /// storage calls yet (see the README).
+    /// Batch small storage calls. When on, the calls of at most 5 requests of `insertMany`,
+    /// `getManyById`, `updateManyById`, `updateManyByIdAndInsertChildrenIfUpdated`,
+    /// `getManyByParentExecutionId` and `updateManyByParentExecutionIdAndIsFinished` (those of
+    /// enqueues, finishing runs, handles) are queued and sent every
+    /// [`storage_background_batching_process_intra_batch_sleep`] as one storage call per
+    /// operation (at most 100 rows; 3 requests for the by-parent operations), each caller
+    /// getting its own answer. A combined call refused for a reason that is not transient
+    /// (e.g. one caller's duplicate insert) is sent again per caller, so that each gets its
+    /// own result; a transient or partially applied failure goes to every caller of the
+    /// batch. Claims and the processes' own batches are never queued. Fewer storage calls
+    /// under concurrency, at the cost of up to one interval of latency per call (also for
+    /// calls made one after the other). Shutdown sends what is queued and stops the batching
+    /// loop. Default false.
+    ///
+    /// [`storage_background_batching_process_intra_batch_sleep`]: Self::storage_background_batching_process_intra_batch_sleep
     pub enable_storage_batching: bool,
     /// Interval of the storage batching process; 1..=100 ms. Default 10 ms.
     pub storage_background_batching_process_intra_batch_sleep: Duration,

@@ -1,11 +1,17 @@
 //! The executor's access to its storage: every call counted per operation (storage metrics),
-//! and retried when it failed in a retry-safe way (`storage_max_retry_attempts`).
+//! retried when it failed in a retry-safe way (`storage_max_retry_attempts`), and, with
+//! `enable_storage_batching`, small calls combined (see `batching`; a retry queues the
+//! caller's part again).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::batching::{
+    Batcher, GetManyById, GetManyByParentExecutionId, InsertMany, Operation, UpdateManyById,
+    UpdateManyByIdAndInsertChildren, UpdateManyByParentExecutionIdAndIsFinished,
+};
 use crate::storage::{
     is_retry_safe, is_worth_repeating_guarded, GetByIdRequest, GetByParentExecutionIdRequest,
     GetBySleepingTaskUniqueIdRequest, StorageError, TaskExecutionStorageValue,
@@ -35,33 +41,13 @@ pub struct OperationMetrics {
 /// Per storage operation (named as in the storage API, e.g. `insertMany`).
 pub type StorageMetrics = BTreeMap<&'static str, OperationMetrics>;
 
-pub(crate) struct Store {
+/// The storage and the metrics of the calls made to it.
+pub(crate) struct Core {
     storage: Arc<dyn TaskExecutionsStorage>,
     metrics: Mutex<StorageMetrics>,
-    max_retry_attempts: u32,
 }
 
-impl Store {
-    pub(crate) fn new(storage: Arc<dyn TaskExecutionsStorage>, max_retry_attempts: u32) -> Self {
-        Self {
-            storage,
-            metrics: Mutex::new(BTreeMap::new()),
-            max_retry_attempts,
-        }
-    }
-
-    /// The storage's clock (epoch ms): every absolute time the engine writes comes from it.
-    pub(crate) fn now(&self) -> u64 {
-        self.storage.now_millis()
-    }
-
-    pub(crate) fn metrics(&self) -> StorageMetrics {
-        self.metrics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
+impl Core {
     fn record(&self, operation: &'static str, elapsed: Duration, failed: bool) {
         let mut metrics = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = metrics.entry(operation).or_default();
@@ -72,34 +58,143 @@ impl Store {
         }
     }
 
+    /// Makes one storage call, counted in the metrics.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.record(operation, started.elapsed(), result.is_err());
+        result
+    }
+
+    /// Makes one call of a batchable operation directly, counted in the metrics.
+    pub(crate) async fn direct<O: Operation>(
+        &self,
+        requests: Vec<O::Request>,
+    ) -> Result<Vec<O::Answer>, StorageError> {
+        self.timed(O::NAME, O::call(self.storage.as_ref(), requests))
+            .await
+    }
+}
+
+pub(crate) struct Store {
+    core: Arc<Core>,
+    max_retry_attempts: u32,
+    /// With `enable_storage_batching`: where the batchable calls are queued.
+    batcher: Option<Batcher>,
+}
+
+impl Store {
+    /// `batching`: the batching interval, with `enable_storage_batching`.
+    pub(crate) fn new(
+        storage: Arc<dyn TaskExecutionsStorage>,
+        max_retry_attempts: u32,
+        batching: Option<Duration>,
+    ) -> Self {
+        let core = Arc::new(Core {
+            storage,
+            metrics: Mutex::new(BTreeMap::new()),
+        });
+        let batcher = batching.map(|interval| Batcher::new(Arc::clone(&core), interval));
+        Self {
+            core,
+            max_retry_attempts,
+            batcher,
+        }
+    }
+
+    /// The storage's clock (epoch ms): every absolute time the engine writes comes from it.
+    pub(crate) fn now(&self) -> u64 {
+        self.core.storage.now_millis()
+    }
+
+    pub(crate) fn metrics(&self) -> StorageMetrics {
+        self.core
+            .metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops storage batching, if on: what is queued is sent and the loop stops; later calls
+    /// go to the storage directly.
+    pub(crate) async fn shutdown_batching(&self) {
+        if let Some(batcher) = &self.batcher {
+            batcher.shutdown().await;
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn batcher(&self) -> Option<&Batcher> {
+        self.batcher.as_ref()
+    }
+
     /// Runs `call` (again after a retry-safe failure, 25 ms doubling up to 1 s apart).
-    async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StorageError>
+    async fn call<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T, StorageError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StorageError>>,
     {
-        self.call_with(operation, self.max_retry_attempts, is_retry_safe, call)
-            .await
+        self.call_with(operation, self.max_retry_attempts, is_retry_safe, || {
+            self.core.timed(operation, call())
+        })
+        .await
     }
 
-    /// Runs a guarded write: its requests are filtered so that applying it twice changes
+    /// One call of a batchable operation: queued when batching is on and the call is small,
+    /// else made directly.
+    async fn once<O: Operation>(
+        &self,
+        requests: Vec<O::Request>,
+    ) -> Result<Vec<O::Answer>, StorageError> {
+        let requests = match &self.batcher {
+            Some(batcher) => match batcher.submit::<O>(requests) {
+                Ok(answer) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(StorageError::InvalidRequest(format!(
+                            "the storage batching loop stopped before answering a {} call",
+                            O::NAME
+                        )))
+                    })
+                }
+                Err(requests) => requests,
+            },
+            None => requests,
+        };
+        self.core.direct::<O>(requests).await
+    }
+
+    /// A batchable operation, retried after a retry-safe failure (see `call`).
+    async fn batchable<O: Operation>(
+        &self,
+        requests: Vec<O::Request>,
+    ) -> Result<Vec<O::Answer>, StorageError> {
+        self.call_with(O::NAME, self.max_retry_attempts, is_retry_safe, || {
+            self.once::<O>(requests.clone())
+        })
+        .await
+    }
+
+    /// A batchable guarded write: its requests are filtered so that applying it twice changes
     /// nothing more (e.g. on `status = running` while it moves the execution out of
     /// `running`), so any transient failure, even one after which the write may have landed,
     /// is worth repeating (at least 4 times).
-    async fn call_guarded<T, F, Fut>(
+    async fn batchable_guarded<O: Operation>(
         &self,
-        operation: &'static str,
-        call: F,
-    ) -> Result<T, StorageError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, StorageError>>,
-    {
+        requests: Vec<O::Request>,
+    ) -> Result<Vec<O::Answer>, StorageError> {
         let attempts = self.max_retry_attempts.max(4);
-        self.call_with(operation, attempts, is_worth_repeating_guarded, call)
-            .await
+        self.call_with(O::NAME, attempts, is_worth_repeating_guarded, || {
+            self.once::<O>(requests.clone())
+        })
+        .await
     }
 
+    /// Runs `call` until it succeeds, fails in a way `retry` refuses, or `max_retry_attempts`
+    /// retries were made. `call` counts its storage calls in the metrics.
     async fn call_with<T, F, Fut>(
         &self,
         operation: &'static str,
@@ -114,10 +209,7 @@ impl Store {
         let mut delay = Duration::from_millis(25);
         let mut attempt = 0;
         loop {
-            let started = Instant::now();
-            let result = call().await;
-            self.record(operation, started.elapsed(), result.is_err());
-            match result {
+            match call().await {
                 Err(error) if attempt < max_retry_attempts && retry(&error) => {
                     tracing::debug!(operation, %error, "retrying a storage call");
                     tokio::time::sleep(delay).await;
@@ -133,10 +225,7 @@ impl Store {
         &self,
         executions: Vec<TaskExecutionStorageValue>,
     ) -> Result<(), StorageError> {
-        self.call("insertMany", || {
-            self.storage.insert_many(executions.clone())
-        })
-        .await
+        self.batchable::<InsertMany>(executions).await.map(drop)
     }
 
     pub(crate) async fn get_by_id(
@@ -159,10 +248,7 @@ impl Store {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        self.call("getManyById", || {
-            self.storage.get_many_by_id(requests.clone())
-        })
-        .await
+        self.batchable::<GetManyById>(requests).await
     }
 
     pub(crate) async fn get_by_sleeping_task_unique_id(
@@ -174,7 +260,8 @@ impl Store {
         };
         let mut found = self
             .call("getManyBySleepingTaskUniqueId", || {
-                self.storage
+                self.core
+                    .storage
                     .get_many_by_sleeping_task_unique_id(vec![request.clone()])
             })
             .await?;
@@ -188,22 +275,18 @@ impl Store {
         if requests.is_empty() {
             return Ok(());
         }
-        self.call("updateManyById", || {
-            self.storage.update_many_by_id(requests.clone())
-        })
-        .await
+        self.batchable::<UpdateManyById>(requests).await.map(drop)
     }
 
     /// [`update_many_by_id`](Self::update_many_by_id) for guarded writes (see
-    /// `call_guarded`).
+    /// `batchable_guarded`).
     pub(crate) async fn update_many_by_id_guarded(
         &self,
         requests: Vec<UpdateByIdRequest>,
     ) -> Result<(), StorageError> {
-        self.call_guarded("updateManyById", || {
-            self.storage.update_many_by_id(requests.clone())
-        })
-        .await
+        self.batchable_guarded::<UpdateManyById>(requests)
+            .await
+            .map(drop)
     }
 
     /// [`update_many_by_id_and_insert_children_if_updated`] for guarded writes: the children
@@ -214,11 +297,9 @@ impl Store {
         &self,
         requests: Vec<UpdateByIdAndInsertChildrenIfUpdatedRequest>,
     ) -> Result<(), StorageError> {
-        self.call_guarded("updateManyByIdAndInsertChildrenIfUpdated", || {
-            self.storage
-                .update_many_by_id_and_insert_children_if_updated(requests.clone())
-        })
-        .await
+        self.batchable_guarded::<UpdateManyByIdAndInsertChildren>(requests)
+            .await
+            .map(drop)
     }
 
     /// Inserts one new execution; a repeat after a transient failure that finds its own
@@ -261,11 +342,9 @@ impl Store {
         if requests.is_empty() {
             return Ok(());
         }
-        self.call("updateManyByIdAndInsertChildrenIfUpdated", || {
-            self.storage
-                .update_many_by_id_and_insert_children_if_updated(requests.clone())
-        })
-        .await
+        self.batchable::<UpdateManyByIdAndInsertChildren>(requests)
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn claim_ready(
@@ -273,7 +352,8 @@ impl Store {
         request: UpdateByStatusAndStartAtLessThanRequest,
     ) -> Result<Vec<TaskExecutionStorageValue>, StorageError> {
         self.call("updateByStatusAndStartAtLessThanAndReturn", || {
-            self.storage
+            self.core
+                .storage
                 .update_by_status_and_start_at_less_than_and_return(request.clone())
         })
         .await
@@ -286,7 +366,7 @@ impl Store {
         self.call(
             "updateByStatusAndOnChildrenFinishedProcessingStatusAndActiveChildrenCountZeroAndReturn",
             || {
-                self.storage
+                self.core.storage
                     .update_by_status_and_on_children_finished_processing_status_and_active_children_count_zero_and_return(
                         request.clone(),
                     )
@@ -300,7 +380,8 @@ impl Store {
         request: UpdateByCloseStatusRequest,
     ) -> Result<Vec<TaskExecutionStorageValue>, StorageError> {
         self.call("updateByCloseStatusAndReturn", || {
-            self.storage
+            self.core
+                .storage
                 .update_by_close_status_and_return(request.clone())
         })
         .await
@@ -313,7 +394,8 @@ impl Store {
         self.call(
             "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",
             || {
-                self.storage
+                self.core
+                    .storage
                     .update_by_status_and_is_sleeping_task_and_expires_at_less_than(request.clone())
             },
         )
@@ -327,7 +409,8 @@ impl Store {
         self.call(
             "updateByOnChildrenFinishedProcessingExpiresAtLessThan",
             || {
-                self.storage
+                self.core
+                    .storage
                     .update_by_on_children_finished_processing_expires_at_less_than(request.clone())
             },
         )
@@ -339,7 +422,8 @@ impl Store {
         request: UpdateByCloseExpiresAtLessThanRequest,
     ) -> Result<u32, StorageError> {
         self.call("updateByCloseExpiresAtLessThan", || {
-            self.storage
+            self.core
+                .storage
                 .update_by_close_expires_at_less_than(request.clone())
         })
         .await
@@ -352,7 +436,8 @@ impl Store {
         self.call(
             "updateByExecutorIdAndNeedsPromiseCancellationAndReturn",
             || {
-                self.storage
+                self.core
+                    .storage
                     .update_by_executor_id_and_needs_promise_cancellation_and_return(
                         request.clone(),
                     )
@@ -368,11 +453,7 @@ impl Store {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        self.call("getManyByParentExecutionId", || {
-            self.storage
-                .get_many_by_parent_execution_id(requests.clone())
-        })
-        .await
+        self.batchable::<GetManyByParentExecutionId>(requests).await
     }
 
     pub(crate) async fn update_many_by_parent_execution_id_and_is_finished(
@@ -382,11 +463,9 @@ impl Store {
         if requests.is_empty() {
             return Ok(());
         }
-        self.call("updateManyByParentExecutionIdAndIsFinished", || {
-            self.storage
-                .update_many_by_parent_execution_id_and_is_finished(requests.clone())
-        })
-        .await
+        self.batchable::<UpdateManyByParentExecutionIdAndIsFinished>(requests)
+            .await
+            .map(drop)
     }
 
     pub(crate) async fn mark_finished_close_ready(
@@ -396,7 +475,7 @@ impl Store {
         self.call(
             "updateAndDecrementParentActiveChildrenCountByIsFinishedAndCloseStatus",
             || {
-                self.storage
+                self.core.storage
                     .update_and_decrement_parent_active_children_count_by_is_finished_and_close_status(
                         request.clone(),
                     )

@@ -50,6 +50,52 @@ pub trait StorageFactory: Send + Sync {
     }
 }
 
+/// Another factory's storages, with executors that batch their storage calls
+/// (`enable_storage_batching`, every `interval`): the suite with batching on, e.g.
+/// `scenario_tests!(|_name| WithStorageBatching::new(InMemoryStorageFactory))`.
+///
+/// Each batchable call waits up to `interval` for others to join it, so a scenario that makes
+/// many calls one after the other (e.g. reading 1,000 handles in turn) takes `interval` per
+/// call: a short interval keeps the suite fast and still combines concurrent calls.
+#[derive(Clone, Copy, Debug)]
+pub struct WithStorageBatching<F> {
+    pub factory: F,
+    pub interval: Duration,
+}
+
+impl<F> WithStorageBatching<F> {
+    /// `factory` with batching on, at the option's default interval (10 ms).
+    pub fn new(factory: F) -> Self {
+        Self {
+            factory,
+            interval: ExecutorOptions::default()
+                .storage_background_batching_process_intra_batch_sleep,
+        }
+    }
+
+    /// With another batching interval (1..=100 ms).
+    pub fn with_interval(self, interval: Duration) -> Self {
+        Self { interval, ..self }
+    }
+}
+
+impl<F: StorageFactory> StorageFactory for WithStorageBatching<F> {
+    fn create(&self) -> BoxFuture<'_, Result<Arc<dyn StorageBackend>, Failure>> {
+        self.factory.create()
+    }
+
+    fn executor_options(&self) -> ExecutorOptions {
+        self.factory
+            .executor_options()
+            .with_enable_storage_batching(true)
+            .with_storage_background_batching_process_intra_batch_sleep(self.interval)
+    }
+
+    fn time_scale(&self) -> u32 {
+        self.factory.time_scale()
+    }
+}
+
 /// One set of stored executions shared by any number of clients.
 pub trait StorageBackend: Send + Sync {
     /// Another client of the same executions (like another process on one deployment).

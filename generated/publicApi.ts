@@ -206,7 +206,7 @@ export function makeTaskExecutionsStoragePublicApi(
     }),
     /**
      * Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
-     * where `updateExpiresAtWithStartedAt` is the server's time.
+     * where `updateExpiresAtWithStartedAt` is never before the server's time.
      */
     updateByStatusAndStartAtLessThanAndReturn: actionGeneric({
       args: {

@@ -341,7 +341,7 @@ pub mod task_executions {
     }
 
     /// Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
-    /// where `updateExpiresAtWithStartedAt` is the server's time.
+    /// where `updateExpiresAtWithStartedAt` is never before the server's time.
     #[convex(operation(
         name = "updateByStatusAndStartAtLessThanAndReturn",
         kind = "action",
@@ -364,9 +364,10 @@ pub mod task_executions {
         #[convex(server_time = "at_most_now")]
         pub start_at_less_than: u64,
         pub update: TaskExecutionUpdate,
-        /// The lease is measured on the server's clock: `expiresAt` = the server's time +
-        /// `timeoutMs`.
-        #[convex(server_time = "now")]
+        /// The start of the lease (the engine sends its now plus its expire leeway), never
+        /// before the server's time: `expiresAt` = this + `timeoutMs` is never shorter than
+        /// `timeoutMs` on the server's clock, and a client behind cannot expire it early.
+        #[convex(server_time = "at_least_now")]
         pub update_expires_at_with_started_at: u64,
         pub limit: u32,
     }

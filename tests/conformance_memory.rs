@@ -255,8 +255,8 @@ async fn a_patch_applies_the_server_time_rules_to_the_fields_it_sets() {
     assert_eq!(a.waiting_for_children_started_at, None);
 }
 
-/// The claim's bound is `min(bound, now)`, strict; its lease is `now + timeoutMs`, whatever
-/// `updateExpiresAtWithStartedAt` says.
+/// The claim's bound is `min(bound, now)`, strict; its lease is `now + timeoutMs` when
+/// `updateExpiresAtWithStartedAt` is in the past (here 1).
 #[tokio::test]
 async fn the_claim_is_bounded_by_now_and_leases_from_now() {
     let now = Arc::new(AtomicU64::new(50_000));

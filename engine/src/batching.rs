@@ -472,6 +472,37 @@ async fn send_batch<O: Operation>(shared: Arc<Shared>, mut batch: Vec<Pending<O>
                     .send(Err(StorageError::InvalidRequest(message.clone())));
             }
         }
+        Err(StorageError::PartiallyApplied {
+            operation,
+            applied,
+            source,
+            ..
+        }) => {
+            // The storage wrote the first `applied` requests (in order) and then failed: the
+            // callers wholly inside that prefix succeeded, the one it cuts gets its own
+            // counts, and the callers after it get the failure as it is (their requests may
+            // be part of the failing call, whose outcome the source error tells).
+            let mut start = 0;
+            for call in batch {
+                let len = call.requests.len();
+                // Only writes are applied partially; their answers are `()`, which their
+                // callers drop, so a caller that succeeded gets no answers.
+                let result = if start + len <= applied {
+                    Ok(Vec::new())
+                } else if start < applied {
+                    Err(StorageError::PartiallyApplied {
+                        operation,
+                        applied: applied - start,
+                        total: len,
+                        source: Box::new(copy_error(&source)),
+                    })
+                } else {
+                    Err(copy_error(&source))
+                };
+                start += len;
+                let _ = call.reply.send(result);
+            }
+        }
         Err(error) if is_shared_failure(&error) => {
             for call in batch {
                 let _ = call.reply.send(Err(copy_error(&error)));
@@ -497,10 +528,14 @@ async fn send_batch<O: Operation>(shared: Arc<Shared>, mut batch: Vec<Pending<O>
 }
 
 /// Whether a failure of a combined call is every caller's as it is: a transient failure (the
-/// storage's condition; its outcome may be unknown) or a partially applied batch. Any other
-/// failure wrote nothing and may be caused by a single caller's request.
+/// storage's condition; its outcome may be unknown), or any failure after an attempt that may
+/// have been applied (re-sending each part alone could then refuse what the first attempt
+/// wrote). Any other failure wrote nothing and may be caused by a single caller's request.
 fn is_shared_failure(error: &StorageError) -> bool {
-    matches!(error, StorageError::PartiallyApplied { .. }) || error.is_transient()
+    error.is_transient()
+        || error
+            .convex_error()
+            .is_some_and(|convex| convex.earlier_attempt_may_have_applied())
 }
 
 #[cfg(test)]

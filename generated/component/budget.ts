@@ -143,6 +143,10 @@ export function documentBytes(doc: object): number {
  */
 export class Budget {
   fits = 0
+  // In a later step (see `restart`), what fits is at least 1: the earlier steps' reads of the
+  // whole range count too, and a smaller range would leave them room. Reporting 0 there
+  // would tell the client that not even one document fits.
+  private fitsAtLeast = 0
   private documentsRead = 0
   private documentsWritten = 0
   private bytesRead = 0
@@ -251,13 +255,14 @@ export class Budget {
   /** Counts from zero again: a later step goes over the same documents. */
   restart() {
     this.fits = 0
+    this.fitsAtLeast = 1
   }
 
   private refuse(limit: Limit, what: string): never {
     limitExceeded(
       limit,
-      `this call would ${what}; its first ${this.fits} ${this.unit} fit: send fewer per call`,
-      this.fits,
+      `this call would ${what}; its first ${Math.max(this.fits, this.fitsAtLeast)} ${this.unit} fit: send fewer per call`,
+      Math.max(this.fits, this.fitsAtLeast),
     )
   }
 }

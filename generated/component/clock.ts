@@ -37,7 +37,7 @@ export const TASK_EXECUTION_SERVER_TIME: ServerTimes = {
 /** The time arguments of `updateByStatusAndStartAtLessThanAndReturn`. */
 export const UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_SERVER_TIME: ServerTimes = {
   startAtLessThan: 'at_most_now',
-  updateExpiresAtWithStartedAt: 'now',
+  updateExpiresAtWithStartedAt: 'at_least_now',
 }
 
 /** The time arguments of `updateByStatusAndIsSleepingTaskAndExpiresAtLessThan`. */

@@ -321,7 +321,7 @@ export const updateManyByIdAndInsertChildrenIfUpdated = mutation({
 
 /**
  * Claims ready executions: `expiresAt` becomes `updateExpiresAtWithStartedAt + timeoutMs`,
- * where `updateExpiresAtWithStartedAt` is the server's time.
+ * where `updateExpiresAtWithStartedAt` is never before the server's time.
  */
 export const updateByStatusAndStartAtLessThanAndReturn = mutation({
   args: vUpdateByStatusAndStartAtLessThanAndReturnArgs,

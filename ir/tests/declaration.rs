@@ -99,7 +99,7 @@ fn server_time_rules_are_those_of_the_spec() {
         (
             "updateByStatusAndStartAtLessThanAndReturn",
             "updateExpiresAtWithStartedAt",
-            ServerTime::Now,
+            ServerTime::AtLeastNow,
         ),
         (
             "updateByStatusAndIsSleepingTaskAndExpiresAtLessThan",

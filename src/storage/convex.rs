@@ -150,11 +150,9 @@ impl<O: ConvexOperation> ConvexOperation for Raw<'_, O> {
 /// transaction inserts together or not at all.
 pub(super) type InsertedGroups<T> = dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + Sync;
 
-/// A list call that failed: how many elements earlier parts wrote, the failing part's
-/// elements, and why.
-struct Failed<T> {
+/// A list call that failed: how many elements earlier parts wrote, and why.
+struct Failed {
     applied: usize,
-    items: Vec<T>,
     error: ConvexError,
 }
 
@@ -355,14 +353,19 @@ impl ConvexTaskExecutionsStorage {
     /// Sends `items` as calls of `O`, one after the other, splitting a call the server refuses
     /// over a budget (at `fits`, else in halves; everything still to send is then cut to that
     /// size) down to single requests. Returns each call's element count and answer, in order.
+    ///
+    /// `verify`, for the `verify_duplicates` writes, decides whether a duplicate refusal after
+    /// an attempt of unknown outcome was that attempt's own success: then the call counts as
+    /// applied (answer `null`) and the calls still queued are sent as usual.
     async fn call_splitting<T, O>(
         &self,
         items: Vec<T>,
         args_of: &(impl Fn(Vec<T>) -> O + Sync),
         items_of: &(impl Fn(O) -> Vec<T> + Sync),
-    ) -> Result<Vec<(usize, Value)>, Failed<T>>
+        verify: Option<&InsertedGroups<T>>,
+    ) -> Result<Vec<(usize, Value)>, Failed>
     where
-        T: Send,
+        T: Send + Sync,
         O: ConvexOperation,
     {
         let mut queue: VecDeque<Vec<T>> = VecDeque::from([items]);
@@ -399,16 +402,62 @@ impl ConvexTaskExecutionsStorage {
                         queue.push_back(rest.by_ref().take(size).collect());
                     }
                 }
-                _ => {
-                    return Err(Failed {
-                        applied,
-                        items: part,
-                        error,
-                    })
-                }
+                _ => match self.verified_duplicate::<T, O>(&error, &part, verify).await {
+                    Ok(true) => {
+                        applied += len;
+                        answers.push((len, Value::Null));
+                    }
+                    Ok(false) => return Err(Failed { applied, error }),
+                    Err(verify_error) => {
+                        return Err(Failed {
+                            applied,
+                            error: verify_error,
+                        })
+                    }
+                },
             }
         }
         Ok(answers)
+    }
+
+    /// Whether `error`, the failure of a `verify_duplicates` call of `items`, is the duplicate
+    /// refusal of a re-sent attempt whose first attempt inserted `items` as sent.
+    async fn verified_duplicate<T, O: ConvexOperation>(
+        &self,
+        error: &ConvexError,
+        items: &[T],
+        verify: Option<&InsertedGroups<T>>,
+    ) -> Result<bool, ConvexError> {
+        let Some(groups_of) = verify else {
+            return Ok(false);
+        };
+        let duplicate = matches!(
+            StorageError::from_ref(error),
+            Some(StorageError::AlreadyExists { .. })
+        );
+        if !(duplicate
+            && error.earlier_attempt_may_have_applied()
+            && O::RETRY_SAFETY == RetrySafety::VerifyDuplicates)
+        {
+            return Ok(false);
+        }
+        let verified = self.verify_inserted::<O>(&groups_of(items)).await;
+        match verified {
+            Ok(true) => {
+                tracing::info!(
+                    function = O::NAME,
+                    "a re-sent call was refused as a duplicate of its own first attempt; \
+                     its executions are stored as sent: success"
+                );
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(StorageError::Convex(verify_error)) => Err(verify_error),
+            Err(other) => Err(ConvexError::Decode {
+                path: O::NAME.to_owned(),
+                message: format!("could not verify a duplicate refusal: {other}"),
+            }),
+        }
     }
 
     /// Sends the chunks of a write one call after the other, so that a failure can say how
@@ -433,12 +482,11 @@ impl ConvexTaskExecutionsStorage {
             let len = chunk.len();
             let span = tracing::debug_span!("chunk", chunk = index, elements = len);
             let result = self
-                .call_splitting(chunk, &args_of, &items_of)
+                .call_splitting(chunk, &args_of, &items_of, verify)
                 .instrument(span)
                 .await;
             let Failed {
                 applied: applied_in_chunk,
-                items,
                 error,
             } = match result {
                 Ok(_) => {
@@ -447,40 +495,12 @@ impl ConvexTaskExecutionsStorage {
                 }
                 Err(failed) => failed,
             };
-            let earlier_may_have_applied = error.earlier_attempt_may_have_applied();
-            let error = StorageError::from(error);
-            let verified = match (&error, verify) {
-                (StorageError::AlreadyExists { .. }, Some(groups_of))
-                    if earlier_may_have_applied
-                        && O::RETRY_SAFETY == RetrySafety::VerifyDuplicates =>
-                {
-                    match self.verify_inserted::<O>(&groups_of(&items)).await {
-                        Ok(verified) => verified,
-                        Err(verify_error) => {
-                            return Err(partially_applied(
-                                O::NAME,
-                                applied + applied_in_chunk,
-                                total,
-                                verify_error,
-                            ))
-                        }
-                    }
-                }
-                _ => false,
-            };
-            if !verified {
-                return Err(partially_applied(
-                    O::NAME,
-                    applied + applied_in_chunk,
-                    total,
-                    error,
-                ));
-            }
-            tracing::info!(
-                function = O::NAME,
-                "a re-sent call was refused as a duplicate of its own first attempt;                  its executions are stored as sent: success"
-            );
-            applied += len;
+            return Err(partially_applied(
+                O::NAME,
+                applied + applied_in_chunk,
+                total,
+                StorageError::from(error),
+            ));
         }
         Ok(())
     }
@@ -580,7 +600,7 @@ impl ConvexTaskExecutionsStorage {
         items_of: impl Fn(O) -> Vec<T> + Sync,
     ) -> Result<Vec<(usize, Value)>, StorageError>
     where
-        T: Send,
+        T: Send + Sync,
         O: ConvexOperation,
     {
         let (args_of, items_of) = (&args_of, &items_of);
@@ -590,7 +610,7 @@ impl ConvexTaskExecutionsStorage {
             .map(|(index, chunk)| {
                 let span = tracing::debug_span!("chunk", chunk = index, elements = chunk.len());
                 async move {
-                    self.call_splitting(chunk, args_of, items_of)
+                    self.call_splitting(chunk, args_of, items_of, None)
                         .await
                         .map_err(|failed| StorageError::from(failed.error))
                 }

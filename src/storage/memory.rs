@@ -81,8 +81,9 @@ pub fn now_millis() -> u64 {
 ///   - `at_most_now`: the `…LessThan` bounds of the claim and of the three expiry sweeps
 ///     become `min(bound, now)` (a client ahead can neither claim work before its `startAt`
 ///     nor expire a lease early);
-///   - the claim's `updateExpiresAtWithStartedAt` is ignored: the lease is measured on this
-///     clock, `expiresAt = now + timeoutMs` (then the `expiry` rule, which keeps it).
+///   - the claim's `updateExpiresAtWithStartedAt` (the engine's now plus its expire leeway) is
+///     `at_least_now`: `expiresAt = max(it, now) + timeoutMs` (then the `expiry` rule, which
+///     keeps it), so a lease is never shorter than `timeoutMs` on this clock.
 ///
 ///   So the `now` fields of a stored execution say what this clock said when it was last
 ///   written, not what the client sent.
@@ -713,8 +714,12 @@ impl TaskExecutionsStorage for InMemoryTaskExecutionsStorage {
                     .filter(|&start_at| start_at < bound)
             },
             &r.update,
-            // `update_expires_at_with_started_at` is a `now` argument: the lease starts now.
-            |v, now| v.expires_at = Some(expiry(now.saturating_add(v.timeout_ms), now)),
+            // `update_expires_at_with_started_at` is `at_least_now`: the lease starts no
+            // earlier than now.
+            |v, now| {
+                let started = r.update_expires_at_with_started_at.max(now);
+                v.expires_at = Some(expiry(started.saturating_add(v.timeout_ms), now));
+            },
         )
     }
 

@@ -2,7 +2,7 @@
 // client whose clock is 10 minutes behind or ahead of the server's, what the server stores and
 // selects is what it would be with no skew. `now` fields take the server's time, `startAt` is
 // never earlier than it, an expiry earlier than it becomes it + EXPIRY_GRACE_MS, the claim's
-// lease starts at it, and `...LessThan` bounds are never later than it.
+// lease starts no earlier than it, and `...LessThan` bounds are never later than it.
 
 import { describe, expect, it, vi } from 'vitest'
 import { EXPIRY_GRACE_MS } from '../../../generated/component/clock'
@@ -153,6 +153,26 @@ describe.each(SKEWS)('a client %s by 10 minutes', (_, skew) => {
         updatedAt: NOW,
       }),
     )
+  })
+
+  it("the claim's lease keeps the engine's leeway: it starts at updateExpiresAtWithStartedAt when that is ahead of the server", async () => {
+    const t = makeT()
+    const ready = newExecution({ timeoutMs: 7_000 }, NOW - MINUTE)
+    await seedDirectly(t, [ready])
+    const now = advanceServerTime(1)
+    const leeway = 5 * MINUTE
+    const [claimed] = await t.action(fns.updateByStatusAndStartAtLessThanAndReturn, {
+      authSecret: SECRET,
+      args: {
+        shard: 0,
+        status: 'ready',
+        startAtLessThan: now,
+        update: { status: 'running', updatedAt: now },
+        updateExpiresAtWithStartedAt: now + leeway,
+        limit: 10,
+      },
+    })
+    expect(claimed!.expiresAt).toBe(now + leeway + 7_000)
   })
 
   it("the claim's lease is the server time + timeoutMs; what a client behind creates is claimable at once", async () => {

@@ -478,7 +478,11 @@ pub async fn concurrent_tasks(factory: &dyn StorageFactory) -> ScenarioResult {
     let finished = futures::future::join_all(handles.iter().map(|h| s.wait(h))).await;
     for (i, execution) in finished.into_iter().enumerate() {
         let execution = execution?;
-        ensure_eq!(execution.status, TaskExecutionStatus::Completed, "status");
+        ensure_eq!(
+            execution.status,
+            TaskExecutionStatus::Completed,
+            format!("status of t{i} (error: {:?})", execution.error)
+        );
         ensure_eq!(
             execution.output,
             Some(format!("Hello from task T{i}, world!")),

@@ -463,7 +463,7 @@ pub fn resolve_fields(
 }
 
 /// `server_time = "..."`: the rule, where it may stand (stored fields take `now`,
-/// `at_least_now` or `expiry`; arguments `now` or `at_most_now`).
+/// `at_least_now` or `expiry`; arguments `now`, `at_least_now` or `at_most_now`).
 fn server_time_of(
     entry: &Entry,
     owner: FieldOwner,
@@ -489,8 +489,8 @@ fn server_time_of(
             "`at_most_now` lowers an argument bound (e.g. `start_at_less_than`) to the server's \
              time; a table field takes `now`, `at_least_now` or `expiry`",
         ),
-        (FieldOwner::Operation, ServerTime::AtLeastNow | ServerTime::Expiry) => Some(
-            "`at_least_now` and `expiry` apply to stored fields; an argument takes `now` or \
+        (FieldOwner::Operation, ServerTime::Expiry) => Some(
+            "`expiry` applies to stored fields; an argument takes `now`, `at_least_now` or \
              `at_most_now`",
         ),
         _ => None,

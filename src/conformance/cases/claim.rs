@@ -240,7 +240,9 @@ fn claimed_at(
     now: u64,
 ) -> TaskExecutionStorageValue {
     let mut value = patched_at(value, &request.update, now);
-    value.expires_at = Some(now + value.timeout_ms);
+    // `updateExpiresAtWithStartedAt` is `at_least_now`: the lease starts no earlier than now.
+    let started = request.update_expires_at_with_started_at.max(now);
+    value.expires_at = Some(started + value.timeout_ms);
     value
 }
 
@@ -280,8 +282,8 @@ async fn ensure_claims(
 }
 
 /// Ready executions due at once (sent long ago): claimed right after the insert, and leased
-/// for their own timeout from the storage's `now` (the `updateExpiresAtWithStartedAt` sent is
-/// ignored).
+/// for their own timeout from the storage's `now` (the `updateExpiresAtWithStartedAt` sent, in
+/// the past, is raised to it).
 async fn claims(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let mut slow = ready("slow");
@@ -396,8 +398,10 @@ async fn unset(f: &dyn StorageFactory) -> CaseResult {
     ensure_unset(&claimed[0], &removed)
 }
 
-/// `updateExpiresAtWithStartedAt` from a client far behind or far ahead: the lease is
-/// `now + timeoutMs` on the storage's clock either way.
+/// `updateExpiresAtWithStartedAt` (the engine's now plus its expire leeway) from a client far
+/// behind or far ahead: it is never before the storage's `now`, so the lease is at least
+/// `timeoutMs` on the storage's clock (behind: `now + timeoutMs`), and a later start (a
+/// leeway, or a client ahead) is kept.
 async fn lease_on_the_storage_clock(f: &dyn StorageFactory) -> CaseResult {
     let s = storage(f, single()).await?;
     let stored = insert_in_order(f, &*s, &[&ready("behind"), &ready("ahead")]).await?;
@@ -406,9 +410,10 @@ async fn lease_on_the_storage_clock(f: &dyn StorageFactory) -> CaseResult {
         let mut request = claim(TaskExecutionStatus::Ready, future(), 1);
         request.update_expires_at_with_started_at = sent;
         let claimed = ensure_claims(f, &*s, &request, &[value]).await?;
+        let started = sent.max(claimed[0].updated_at);
         ensure_eq!(
             claimed[0].expires_at,
-            Some(claimed[0].updated_at + value.timeout_ms),
+            Some(started + value.timeout_ms),
             "expiresAt of {} (updateExpiresAtWithStartedAt sent: {sent})",
             value.execution_id
         );

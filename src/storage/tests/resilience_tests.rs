@@ -425,6 +425,76 @@ async fn insert_verified(
         .await
 }
 
+/// A split write whose second part commits but loses its answer: the re-send is refused as
+/// a duplicate, verified, and the parts after it are still sent (none is skipped).
+#[tokio::test]
+async fn a_verified_duplicate_in_a_split_write_still_sends_the_parts_after_it() {
+    let stored: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = Arc::clone(&stored);
+    let lost_once = Arc::new(AtomicUsize::new(0));
+    let fake = FakeConvex::start(move |call| {
+        if call.function == "getManyById" {
+            let stored = store.lock().expect("store");
+            let answers: Vec<Value> = call.args["requests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    stored
+                        .iter()
+                        .find(|d| d["executionId"] == r["executionId"])
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                })
+                .collect();
+            return Answer::Value(Value::Array(answers));
+        }
+        let docs = call.args["executions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if docs.len() > 2 {
+            return limit_exceeded("bytesWritten", Some(2));
+        }
+        let mut stored = store.lock().expect("store");
+        if docs
+            .iter()
+            .any(|d| stored.iter().any(|s| s["executionId"] == d["executionId"]))
+        {
+            return Answer::Error {
+                code: "ALREADY_EXISTS",
+                message: "execution already exists".into(),
+            };
+        }
+        for doc in &docs {
+            let mut doc = doc.clone();
+            doc["_id"] = json!(format!("id-{}", doc["executionId"].as_str().unwrap_or("")));
+            doc["_creationTime"] = json!(1.5);
+            stored.push(doc);
+        }
+        // The second part (e2, e3) commits and its answer is lost, once.
+        if docs.iter().any(|d| d["executionId"] == json!("e2"))
+            && lost_once.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            return Answer::Lost;
+        }
+        Answer::Value(Value::Null)
+    })
+    .await;
+    let storage = storage(&fake.url, ConvexStorageOptions::default());
+    insert_verified(&storage, &["e0", "e1", "e2", "e3", "e4", "e5"])
+        .await
+        .expect("every part sent, the lost one verified");
+    let mut inserted: Vec<String> = stored
+        .lock()
+        .expect("store")
+        .iter()
+        .filter_map(|d| d["executionId"].as_str().map(str::to_owned))
+        .collect();
+    inserted.sort();
+    assert_eq!(inserted, ["e0", "e1", "e2", "e3", "e4", "e5"]);
+}
+
 #[tokio::test]
 async fn a_resent_insert_refused_as_its_own_duplicate_is_verified_as_a_success() {
     let (fake, _) = losing_deployment("insertMany", |_| {}).await;

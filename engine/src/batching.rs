@@ -77,6 +77,15 @@ pub(crate) struct UpdateManyByIdAndInsertChildren;
 pub(crate) struct GetManyByParentExecutionId;
 pub(crate) struct UpdateManyByParentExecutionIdAndIsFinished;
 
+/// A write of `count` requests, answered `()` once per request (as a combined call's
+/// answers are split among its callers).
+fn answer_each(
+    count: usize,
+    write: BoxFuture<'_, Result<(), StorageError>>,
+) -> BoxFuture<'_, Result<Vec<()>, StorageError>> {
+    Box::pin(async move { write.await.map(|()| vec![(); count]) })
+}
+
 impl Operation for InsertMany {
     type Request = TaskExecutionStorageValue;
     type Answer = ();
@@ -87,13 +96,7 @@ impl Operation for InsertMany {
         storage: &dyn TaskExecutionsStorage,
         requests: Vec<Self::Request>,
     ) -> BoxFuture<'_, Result<Vec<()>, StorageError>> {
-        let count = requests.len();
-        Box::pin(async move {
-            storage
-                .insert_many(requests)
-                .await
-                .map(|()| vec![(); count])
-        })
+        answer_each(requests.len(), storage.insert_many(requests))
     }
 
     fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
@@ -129,13 +132,7 @@ impl Operation for UpdateManyById {
         storage: &dyn TaskExecutionsStorage,
         requests: Vec<Self::Request>,
     ) -> BoxFuture<'_, Result<Vec<()>, StorageError>> {
-        let count = requests.len();
-        Box::pin(async move {
-            storage
-                .update_many_by_id(requests)
-                .await
-                .map(|()| vec![(); count])
-        })
+        answer_each(requests.len(), storage.update_many_by_id(requests))
     }
 
     fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
@@ -159,13 +156,10 @@ impl Operation for UpdateManyByIdAndInsertChildren {
         storage: &dyn TaskExecutionsStorage,
         requests: Vec<Self::Request>,
     ) -> BoxFuture<'_, Result<Vec<()>, StorageError>> {
-        let count = requests.len();
-        Box::pin(async move {
-            storage
-                .update_many_by_id_and_insert_children_if_updated(requests)
-                .await
-                .map(|()| vec![(); count])
-        })
+        answer_each(
+            requests.len(),
+            storage.update_many_by_id_and_insert_children_if_updated(requests),
+        )
     }
 
     fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
@@ -201,13 +195,10 @@ impl Operation for UpdateManyByParentExecutionIdAndIsFinished {
         storage: &dyn TaskExecutionsStorage,
         requests: Vec<Self::Request>,
     ) -> BoxFuture<'_, Result<Vec<()>, StorageError>> {
-        let count = requests.len();
-        Box::pin(async move {
-            storage
-                .update_many_by_parent_execution_id_and_is_finished(requests)
-                .await
-                .map(|()| vec![(); count])
-        })
+        answer_each(
+            requests.len(),
+            storage.update_many_by_parent_execution_id_and_is_finished(requests),
+        )
     }
 
     fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {

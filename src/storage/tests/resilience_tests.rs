@@ -326,6 +326,23 @@ impl ConvexOperation for VerifiedChildren {
     type Response = ();
 }
 
+/// A `getManyById` answer from the documents `stored`: each request's document, or null.
+fn get_many_by_id_from(stored: &[Value], call: &Call) -> Answer {
+    let answers: Vec<Value> = call.args["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            stored
+                .iter()
+                .find(|d| d["executionId"] == r["executionId"])
+                .cloned()
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    Answer::Value(Value::Array(answers))
+}
+
 /// A deployment that stores what the first write inserts, loses that response, refuses the
 /// re-sent write as a duplicate, and answers lookups from what it stored (with `tamper`
 /// applied to the stored documents).
@@ -372,20 +389,7 @@ async fn losing_deployment(
             };
         }
         if call.function == "getManyById" {
-            let stored = store.lock().expect("store");
-            let answers: Vec<Value> = call.args["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| {
-                    stored
-                        .iter()
-                        .find(|d| d["executionId"] == r["executionId"])
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                })
-                .collect();
-            return Answer::Value(Value::Array(answers));
+            return get_many_by_id_from(&store.lock().expect("store"), call);
         }
         Answer::Status(500)
     })
@@ -434,20 +438,7 @@ async fn a_verified_duplicate_in_a_split_write_still_sends_the_parts_after_it() 
     let lost_once = Arc::new(AtomicUsize::new(0));
     let fake = FakeConvex::start(move |call| {
         if call.function == "getManyById" {
-            let stored = store.lock().expect("store");
-            let answers: Vec<Value> = call.args["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|r| {
-                    stored
-                        .iter()
-                        .find(|d| d["executionId"] == r["executionId"])
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                })
-                .collect();
-            return Answer::Value(Value::Array(answers));
+            return get_many_by_id_from(&store.lock().expect("store"), call);
         }
         let docs = call.args["executions"]
             .as_array()

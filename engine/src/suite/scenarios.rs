@@ -1171,8 +1171,11 @@ pub async fn shutdown(factory: &dyn StorageFactory) -> ScenarioResult {
 /// gone (aborted); another one recovers them when their leases expire: the one without retry
 /// attempts left fails, the other runs again as attempt 1.
 pub async fn expired_lease_counts_as_an_attempt(factory: &dyn StorageFactory) -> ScenarioResult {
+    const LEASE_TIMEOUT_MS: u64 = 4_000;
     // The first executor goes away at once (processes and runs aborted), before the runs'
-    // own timeouts could fire.
+    // own timeouts could fire: the timeout is long enough (4 s) that a loaded 2-core machine
+    // still starts both runs and shuts the executor down within it (at 1 s the first
+    // executor's own timeout fired first under CI load, giving `timed_out`).
     let options = factory
         .executor_options()
         .with_expire_leeway(Duration::ZERO)
@@ -1186,7 +1189,7 @@ pub async fn expired_lease_counts_as_an_attempt(factory: &dyn StorageFactory) ->
             let started = Arc::clone(&started);
             tasks.push(
                 executor.task(
-                    opts(&format!("lease_{max_attempts}"), 1_000)
+                    opts(&format!("lease_{max_attempts}"), LEASE_TIMEOUT_MS)
                         .with_retry_options(TaskRetryOptions::new(max_attempts)),
                     move |ctx, _: Option<()>| {
                         started.fetch_add(1, Ordering::SeqCst);
@@ -1211,6 +1214,14 @@ pub async fn expired_lease_counts_as_an_attempt(factory: &dyn StorageFactory) ->
     })
     .await?;
     s.executor.shutdown().await;
+    for handle in [&h0, &h1] {
+        let left = handle.execution().await?;
+        ensure_eq!(
+            left.status,
+            TaskExecutionStatus::Running,
+            "left running by the aborted executor (its own timeout must not have fired)"
+        );
+    }
     let second_storage = s.backend.client().await?;
     let second = Executor::with_shared_storage(second_storage, options)?;
     let rerun = Arc::new(AtomicU32::new(0));

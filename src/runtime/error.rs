@@ -290,11 +290,26 @@ impl ConvexError {
         if secrets.is_empty() {
             return self;
         }
+        // A body may quote the secret JSON-escaped (a `"` or `\` in it becomes `\"`, `\\`),
+        // and a body excerpt cut at its length bound may end inside the secret.
+        let forms: Vec<String> = secrets
+            .iter()
+            .flat_map(|secret| {
+                let escaped = serde_json::to_string(secret).unwrap_or_default();
+                let escaped = escaped
+                    .strip_prefix('"')
+                    .and_then(|e| e.strip_suffix('"'))
+                    .unwrap_or(secret)
+                    .to_owned();
+                [(*secret).to_owned(), escaped]
+            })
+            .collect();
         let scrub = |s: &mut String| {
-            for secret in &secrets {
-                if s.contains(secret) {
-                    *s = s.replace(secret, "<redacted>");
+            for form in &forms {
+                if s.contains(form.as_str()) {
+                    *s = s.replace(form.as_str(), "<redacted>");
                 }
+                redact_cut_tail(s, form);
             }
         };
         match &mut self {
@@ -355,6 +370,25 @@ impl ConvexError {
             }
         }
         self
+    }
+}
+
+/// An excerpt cut at its length bound ends with `…`: if the text before it ends with the first
+/// characters of the secret (at least 3, or the whole secret if shorter), they are the start
+/// of a secret the cut went through, and are redacted too.
+fn redact_cut_tail(s: &mut String, secret: &str) {
+    let Some(body) = s.strip_suffix('…') else {
+        return;
+    };
+    let cut = secret
+        .char_indices()
+        .map(|(at, c)| at + c.len_utf8())
+        .filter(|&len| len >= 3.min(secret.len()))
+        .filter(|&len| body.ends_with(&secret[..len]))
+        .max();
+    if let Some(len) = cut {
+        let keep = body.len() - len;
+        *s = format!("{}<redacted>…", &body[..keep]);
     }
 }
 
@@ -499,6 +533,34 @@ mod tests {
         let text = format!("{e:?} {e}");
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn redact_scrubs_json_escaped_secrets_and_a_secret_cut_by_the_excerpt_bound() {
+        let secret = r#"se"cr\et-0123456789"#;
+        let escaped = r#"se\"cr\\et-0123456789"#;
+        let e = ConvexError::Http {
+            path: "m:f".into(),
+            kind: FunctionKind::Mutation,
+            status: 400,
+            code: None,
+            message: format!("echo {{\"authSecret\":\"{escaped}\"}} and then se\"cr\\et-01…"),
+        }
+        .redact(&[secret]);
+        let ConvexError::Http { message, .. } = &e else {
+            panic!("kind changed: {e:?}");
+        };
+        assert_eq!(
+            message,
+            "echo {\"authSecret\":\"<redacted>\"} and then <redacted>…"
+        );
+        // A text that merely ends with an ellipsis keeps what is not a secret's start.
+        let e = ConvexError::Decode {
+            path: "m:f".into(),
+            message: "the body was cut…".into(),
+        }
+        .redact(&[secret]);
+        assert!(format!("{e}").contains("the body was cut…"));
     }
 
     fn attempts(last: ConvexError, earlier_may_have_applied: bool) -> ConvexError {

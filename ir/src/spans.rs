@@ -41,7 +41,9 @@ impl SpanRange {
     /// From the first to the last token of `tokens`.
     pub fn of(tokens: &dyn ToTokens) -> Self {
         let mut stream = tokens.to_token_stream().into_iter();
-        let start = stream.next().map_or_else(Span::call_site, |token| token.span());
+        let start = stream
+            .next()
+            .map_or_else(Span::call_site, |token| token.span());
         let end = stream.last().map_or(start, |token| token.span());
         SpanRange { start, end }
     }

@@ -44,16 +44,17 @@ pub fn access_argument_types(component: &Component, spans: &Spans, errors: &mut 
                 table: name.clone(),
             }),
         };
-        let mut expect = |key: &str, fields: &[Field], arg, fits: &dyn Fn(&Field) -> bool, shown: String| {
-            if let Some(field) = field(fields, arg) {
-                if !fits(field) {
-                    errors.at(
-                        spans.at(&path(operation, &format!("{key}/value"))),
-                        format!("`{key}` takes a field of type `{shown}`"),
-                    );
+        let mut expect =
+            |key: &str, fields: &[Field], arg, fits: &dyn Fn(&Field) -> bool, shown: String| {
+                if let Some(field) = field(fields, arg) {
+                    if !fits(field) {
+                        errors.at(
+                            spans.at(&path(operation, &format!("{key}/value"))),
+                            format!("`{key}` takes {shown}"),
+                        );
+                    }
                 }
-            }
-        };
+            };
         let is_documents = |field: &Field| field.ty == documents && !field.optional;
         let is_filters = |field: &Field| {
             field.ty
@@ -70,11 +71,17 @@ pub fn access_argument_types(component: &Component, spans: &Spans, errors: &mut 
         };
         match &operation.access {
             Access::Insert { each, .. } => {
-                expect("each", &operation.args, each, &is_documents, format!("Vec<{name}>"));
+                expect(
+                    "each",
+                    &operation.args,
+                    each,
+                    &is_documents,
+                    format!("a field of type `Vec<{name}>`"),
+                );
             }
             Access::GetEach { filters, .. } => {
                 if let Some(filters) = filters {
-                    let shown = format!("Option<{}>", table.filters_type);
+                    let shown = format!("a field of type `Option<{}>`", table.filters_type);
                     expect("filters", scope, filters, &is_filters, shown);
                 }
             }
@@ -85,22 +92,57 @@ pub fn access_argument_types(component: &Component, spans: &Spans, errors: &mut 
                 ..
             } => {
                 if let Some(filters) = filters {
-                    let shown = format!("Option<{}>", table.filters_type);
+                    let shown = format!("a field of type `Option<{}>`", table.filters_type);
                     expect("filters", scope, filters, &is_filters, shown);
                 }
-                expect("update", scope, update, &is_update, table.update_type.clone());
+                expect(
+                    "update",
+                    scope,
+                    update,
+                    &is_update,
+                    format!("a field of type `{}`", table.update_type),
+                );
                 if let Some(children) = insert_children {
-                    expect("insert_children", scope, &children.from, &is_documents, format!("Vec<{name}>"));
-                    let is_link = |field: &Field| field.ty == TypeRef::Id { table: name.clone() };
-                    let shown = format!("Option<Id<{name}>>");
-                    expect("parent_link", &table.fields, &children.parent_link, &is_link, shown);
+                    expect(
+                        "insert_children",
+                        scope,
+                        &children.from,
+                        &is_documents,
+                        format!("a field of type `Vec<{name}>`"),
+                    );
+                    let is_link = |field: &Field| {
+                        field.ty
+                            == TypeRef::Id {
+                                table: name.clone(),
+                            }
+                    };
+                    let shown = format!("a table field of type `Option<Id<{name}>>`");
+                    expect(
+                        "parent_link",
+                        &table.fields,
+                        &children.parent_link,
+                        &is_link,
+                        shown,
+                    );
                 }
             }
             Access::UpdateRange { limit, update, .. } => {
-                expect("update", scope, update, &is_update, table.update_type.clone());
+                expect(
+                    "update",
+                    scope,
+                    update,
+                    &is_update,
+                    format!("a field of type `{}`", table.update_type),
+                );
                 let is_integer =
                     |field: &Field| matches!(field.ty, TypeRef::Integer { .. }) && !field.optional;
-                expect("limit", scope, limit, &is_integer, "an integer".to_owned());
+                expect(
+                    "limit",
+                    scope,
+                    limit,
+                    &is_integer,
+                    "an integer argument that is always present".to_owned(),
+                );
             }
             Access::DeleteOne { .. } | Access::DeleteAll => {}
         }
@@ -110,9 +152,9 @@ pub fn access_argument_types(component: &Component, spans: &Spans, errors: &mut 
 /// The bounds of an access pattern, with the entry they stand in (`eq`, `gte`, `lt`).
 fn bounds(access: &Access) -> Vec<(&'static str, &Bound)> {
     match access {
-        Access::GetEach { eq, .. } | Access::UpdateEach { eq, .. } | Access::DeleteOne { eq, .. } => {
-            eq.iter().map(|bound| ("eq", bound)).collect()
-        }
+        Access::GetEach { eq, .. }
+        | Access::UpdateEach { eq, .. }
+        | Access::DeleteOne { eq, .. } => eq.iter().map(|bound| ("eq", bound)).collect(),
         Access::UpdateRange {
             eq, lower, upper, ..
         } => eq
@@ -142,7 +184,9 @@ pub fn bound_values(component: &Component, spans: &Spans, errors: &mut Errors) {
                     if !matches!(field.ty, TypeRef::Integer { .. } | TypeRef::Float64) {
                         errors.at(
                             span,
-                            format!("`now` is a time in epoch milliseconds; `{rust}` is not a number"),
+                            format!(
+                                "`now` is a time in epoch milliseconds; `{rust}` is not a number"
+                            ),
                         );
                     }
                 }
@@ -176,7 +220,10 @@ fn literal_problem(component: &Component, literal: &Literal, field: &Field) -> O
         | (Literal::String(_), TypeRef::String) => true,
         (Literal::String(text), TypeRef::Union { name }) => {
             let is_variant = component.union(name).is_some_and(|union| {
-                union.variants.iter().any(|variant| variant.name.wire == *text)
+                union
+                    .variants
+                    .iter()
+                    .any(|variant| variant.name.wire == *text)
             });
             if !is_variant {
                 return Some(format!("`{text}` is not a variant of `{name}`"));
@@ -220,7 +267,11 @@ pub fn index_serves_bounds(component: &Component, spans: &Spans, errors: &mut Er
 }
 
 fn index_fields(index: &Index) -> Vec<&str> {
-    index.fields.iter().map(|field| field.rust.as_str()).collect()
+    index
+        .fields
+        .iter()
+        .map(|field| field.rust.as_str())
+        .collect()
 }
 
 /// Why `eq` does not cover a prefix of the index's fields, if it does not.

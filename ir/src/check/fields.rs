@@ -14,10 +14,13 @@ enum Owner {
 
 /// Every struct with fields: its Rust name, what it is, its fields.
 fn structs(component: &Component) -> Vec<(&str, Owner, &[Field])> {
-    let tables = component
-        .tables
-        .iter()
-        .map(|table| (table.rust_name.as_str(), Owner::Table, table.fields.as_slice()));
+    let tables = component.tables.iter().map(|table| {
+        (
+            table.rust_name.as_str(),
+            Owner::Table,
+            table.fields.as_slice(),
+        )
+    });
     let objects = component.objects.iter().map(|object| {
         (
             object.rust_name.as_str(),

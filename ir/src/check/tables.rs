@@ -58,14 +58,11 @@ pub fn index_names(component: &Component, spans: &Spans, errors: &mut Errors) {
     }
 }
 
-/// An index has 1 to 16 fields, each once.
+/// An index has at most 16 fields, each once (an empty `fields()` is refused as it is read).
 pub fn index_fields(component: &Component, spans: &Spans, errors: &mut Errors) {
     for table in &component.tables {
         for (i, index) in table.indexes.iter().enumerate() {
             let path = format!("{}/#index/{i}/fields", table.rust_name);
-            if index.fields.is_empty() {
-                errors.at(spans.at(&path), "an index needs at least one field");
-            }
             if index.fields.len() > MAX_FIELDS_PER_INDEX {
                 errors.at(
                     spans.at(&path),

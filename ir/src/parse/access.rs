@@ -480,12 +480,7 @@ impl Scope<'_> {
         })
     }
 
-    fn update_range(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        cx: &mut Cx,
-    ) -> Option<Access> {
+    fn update_range(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
         let index = entries.require("index", span, cx.errors);
         let eq = entries.take("eq");
         let lower = entries.take("gte");

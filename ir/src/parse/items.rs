@@ -10,7 +10,9 @@ use super::access;
 use super::types::{Named, TypeNames};
 use crate::errors::Errors;
 use crate::meta::{self, Entry, Value};
-use crate::model::{Component, Field, Index, Name, ObjectDef, ServerTime, Table, UnionDef, UpdateMode, Variant};
+use crate::model::{
+    Component, Field, Index, Name, ObjectDef, ServerTime, Table, UnionDef, UpdateMode, Variant,
+};
 use crate::names;
 use crate::spans::{SpanRange, Spans};
 
@@ -546,6 +548,9 @@ fn resolve_index(
                             ),
                         ),
                     }
+                }
+                if list.is_empty() {
+                    errors.error(inner.span(), "an index needs at least one field");
                 }
                 index_fields = Some(names_in_index);
             }

@@ -78,7 +78,13 @@ fn parse(
         tables: Vec::new(),
         operations: Vec::new(),
     };
-    items::resolve(&declared, &mut component, module.ident.span(), spans, errors);
+    items::resolve(
+        &declared,
+        &mut component,
+        module.ident.span(),
+        spans,
+        errors,
+    );
     Some(component)
 }
 

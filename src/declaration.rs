@@ -571,7 +571,13 @@ pub mod task_executions {
         lt(updated_at = now),
         limit = limit,
         update = update,
-        then = "decrement_parent_active_children_count"
+        then(decrement_referenced(
+            counter = active_children_count,
+            via = parent_execution_id,
+            index = "by_executionId",
+            unless = is_finalize_of_parent,
+            reset_if = is_only_child_of_parent
+        ))
     ))]
     pub struct UpdateAndDecrementParentAccByIsFinishedAndCloseStatusArgs {
         #[convex(max = 63)]

@@ -3,6 +3,8 @@
 
 use proc_macro2::Span;
 
+use crate::spans::SpanRange;
+
 #[derive(Default)]
 pub struct Errors {
     errors: Vec<syn::Error>,
@@ -11,6 +13,11 @@ pub struct Errors {
 impl Errors {
     pub fn error(&mut self, span: Span, message: impl std::fmt::Display) {
         self.errors.push(syn::Error::new(span, message));
+    }
+
+    /// An error underlining `range` (a whole type, a whole expression).
+    pub fn at(&mut self, range: SpanRange, message: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new_spanned(range, message));
     }
 
     pub fn push(&mut self, error: syn::Error) {

@@ -114,12 +114,12 @@ pub fn operation_limits(operation: &Operation) -> OperationLimits {
             }
         }
         Access::UpdateRange { then, .. } => {
-            // One index range, then a write per patched document; the parent step adds a
-            // lookup and a write per document. The limit also bounds the documents the range
+            // One index range, then a write per patched document; the `then` step adds
+            // a lookup and a write per document. The limit also bounds the documents the range
             // reads, hence the query budget rather than the document budget; their bytes are
             // counted by the server as it reads (a call over a byte budget says how many fit).
             let per_document = match then {
-                Some(AfterUpdate::DecrementParentActiveChildrenCount { .. }) => 2,
+                Some(AfterUpdate::DecrementReferenced { .. }) => 2,
                 None => 1,
             };
             OperationLimits {

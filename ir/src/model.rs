@@ -1,7 +1,8 @@
 //! The intermediate representation: plain, serialisable data with no `syn` types.
 //!
-//! The parser (`crate::parse`, private) builds it from the declaration and checks it while spans are
-//! still known; the proc-macro (Rust client) and the generator (Convex TypeScript) only read it.
+//! The parser (private) builds it from the declaration, keeping the spans beside it; the checks
+//! (private) then run over it. The proc-macro (Rust client) and the generator (Convex
+//! TypeScript) only read it.
 
 use serde::Serialize;
 
@@ -482,20 +483,29 @@ pub enum RangeReturns {
     Count,
 }
 
-/// A one-off step after an update, with its own template.
+/// A step after an update, run for each patched document in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum AfterUpdate {
-    /// For each patched document that has a parent and is not its finalize task, decrement the
-    /// parent's active children count (to 0 for an only child).
-    DecrementParentActiveChildrenCount {
-        parent_execution_id: Name,
-        is_finalize_of_parent: Name,
-        is_only_child_of_parent: Name,
-        active_children_count: Name,
-        /// The index that finds the parent by its execution id.
-        parent_index: String,
-        parent_index_field: Name,
+    /// `then(decrement_referenced(...))`: for each patched document whose `via` field is
+    /// present and whose `unless` field is not `true`, find the document of the same table
+    /// whose `index_field` (the single field of `index`) equals the patched document's `via`,
+    /// and set its `counter` to `max(0, counter - 1)`, or to 0 when the patched document's
+    /// `reset_if` field is `true`. The referenced document's required update fields change
+    /// with it.
+    DecrementReferenced {
+        /// The patched document's field holding the referenced document's key.
+        via: Name,
+        /// A single-field index of the table that finds the referenced document.
+        index: String,
+        /// The index's field.
+        index_field: Name,
+        /// The referenced document's integer field to decrement.
+        counter: Name,
+        /// A boolean field of the patched document: when `true`, nothing is decremented.
+        unless: Option<Name>,
+        /// A boolean field of the patched document: when `true`, the counter becomes 0.
+        reset_if: Option<Name>,
     },
 }
 

@@ -171,3 +171,24 @@ fn retry_safety_is_that_of_the_spec_table() {
         .collect();
     assert_eq!(actual, expected);
 }
+
+/// Every rule of the checks is broken by at least one compile-fail case of the crate's
+/// `tests/compile_fail/`, whose reviewed `.stderr` shows its message.
+#[test]
+fn every_check_has_a_compile_fail_case() {
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/compile_fail");
+    for rule in durable_execution_storage_convex_ir::RULES {
+        assert!(!rule.compile_fail.is_empty(), "{} has no case", rule.name);
+        for case in rule.compile_fail {
+            for extension in ["rs", "stderr"] {
+                let path = cases.join(format!("{case}.{extension}"));
+                assert!(
+                    path.is_file(),
+                    "{}: {} is missing",
+                    rule.name,
+                    path.display()
+                );
+            }
+        }
+    }
+}

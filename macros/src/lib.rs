@@ -100,7 +100,7 @@ use proc_macro::TokenStream;
 /// | `update` | table field | the update request may set it (`Option<T>` in `<Table>Update`) |
 /// | `update(unset)` | optional table field | may be set, or removed through the update's `unset` |
 /// | `update(required)` | non-optional table field | every update sets it (`T` in `<Table>Update`) |
-/// | `filter` | table field | part of `<Table>Filters`, the conditions of by-id reads and updates |
+/// | `filter` | table field of a scalar type (string, number, integer, boolean, id, union; optional or not) | part of `<Table>Filters`, the conditions of by-id reads and updates (compared with `!==`, hence no objects or arrays) |
 /// | `server_time = "now"` | `u64` table field or argument | the server stores its own time (`Date.now()`, once per call), whatever was sent |
 /// | `server_time = "at_least_now"` | `u64` table field | raised to the server's time when earlier |
 /// | `server_time = "expiry"` | `u64` table field | when earlier than the server's time: that time plus `EXPIRY_GRACE_MS` (1000) |
@@ -169,7 +169,7 @@ use proc_macro::TokenStream;
 /// | `insert` | `each`, \[`unique("by_x", ...)`\] | `()` |
 /// | `get_each` | `each`, `index`, `eq(...)`, \[`filters`\], \[`first`\] | `Vec<Option<Doc<T>>>` with `first`, else `Vec<Vec<Doc<T>>>` |
 /// | `update_each` | `each`, `index`, `eq(...)`, `update`, \[`filters`\], \[`first`\], \[`insert_children`, `parent_link`, \[`unique(...)`\]\] | `()` |
-/// | `update_range` | `index`, \[`eq(...)`\], \[`gte(...)`\], \[`lt(...)`\], `limit`, `update`, \[`add(...)`\], \[`then`\] | `Vec<Doc<T>>` or an integer (the count) |
+/// | `update_range` | `index`, \[`eq(...)`\], \[`gte(...)`\], \[`lt(...)`\], `limit`, `update`, \[`add(...)`\], \[`then(<step>)`\] | `Vec<Doc<T>>` or an integer (the count) |
 /// | `delete_one` | `index`, `eq(...)` | `()` |
 /// | `delete_all` | none | `()` |
 ///
@@ -177,7 +177,9 @@ use proc_macro::TokenStream;
 ///   must not exist yet (the whole call fails otherwise).
 /// - `index = "by_x"`: an index of the table; `eq(field = value, ...)`: equality bounds, which
 ///   must cover a prefix of the index's fields; `gte(field = value)` / `lt(field = value)`: one
-///   range bound each, on the index field right after the equalities.
+///   range bound each, on the index field right after the equalities. Convex orders documents
+///   without a field before every value, so an `lt` on an optional field needs a `gte` too
+///   (`gte(expires_at = 0)`): the documents without the field then never match.
 /// - `filters = filters`: a field of type `Option<<Table>Filters>`; `update = update`: a field
 ///   of type `<Table>Update`; `first`: only the first match (one document or none).
 /// - `insert_children = children, parent_link = parent_doc_id` (with `first`): children
@@ -186,7 +188,23 @@ use proc_macro::TokenStream;
 /// - `limit = limit`: an integer argument, the most documents one call patches.
 /// - `add(target = (argument, document_field))`: sets `target = argument + document_field`
 ///   on every patched document (integers; the document field always present).
-/// - `then = "decrement_parent_active_children_count"`: the one after-update step.
+/// - `then(<step>)`: a step run after the patch, in the same transaction, for each patched
+///   document. The one step is `decrement_referenced`:
+///
+///   ```rust,ignore
+///   then(decrement_referenced(counter = active_children_count, via = parent_execution_id,
+///                             index = "by_executionId", unless = is_finalize_of_parent,
+///                             reset_if = is_only_child_of_parent))
+///   ```
+///
+///   For each patched document whose field `via` is present and whose boolean field `unless`
+///   is not `true`, it finds the document of the same table whose `index` key (a single-field
+///   index, of `via`'s type) equals that `via`, and sets its integer field `counter` to
+///   `max(0, counter - 1)`, or to 0 when the patched document's boolean field `reset_if` is
+///   `true`; the referenced document's `update(required)` fields change with it, as in a
+///   patch. `counter`, `via` and `index` are required, `unless` and `reset_if` optional (the
+///   TypeScript generator needs both for now). Each patched document then costs one more
+///   read and write in the call's budget.
 ///
 /// Bound values are an argument (or request) field of the same type (`eq(shard = shard)`), a
 /// literal (`0`, `-1`, `true`, `"text"`, or a union variant's wire string such as `"ready"`),
@@ -231,9 +249,21 @@ use proc_macro::TokenStream;
 /// - `server_time` only on `u64`/`Option<u64>` fields: `now`, `at_least_now` or `expiry` on
 ///   table fields, `now` or `at_most_now` on arguments, none on objects' fields; `min`/`max`
 ///   only on integer fields, within the type's range, `min <= max`;
-/// - a query's `retry` is `"idempotent"`;
-/// - access patterns: the names exist with the right types, equality bounds cover an index
-///   prefix and ranges follow it, `returns` matches the pattern, a query does not write.
+/// - a `filter` field has a scalar type (no object or array, optional or not);
+/// - a query's `retry` is `"idempotent"`; an operation's name is a JavaScript identifier, its
+///   `method` a Rust one;
+/// - access patterns: the names exist with the right types (`each`, `filters`, `update`,
+///   `limit`, `insert_children`, `parent_link`, `add`), bound values fit their fields,
+///   equality bounds cover an index prefix and ranges follow it, an `lt` on an optional field
+///   comes with a `gte`, `insert_children` goes with `first`, `returns` matches the pattern, a
+///   query does not write;
+/// - `then(decrement_referenced(...))`: a known step with known keys; `index` has exactly one
+///   field, of `via`'s type; `counter` is an integer field that is always present; `unless`
+///   and `reset_if` are `bool` or `Option<bool>` fields.
+///
+/// Parsing reports malformed attributes, unknown and missing keys, unsupported types and
+/// names that refer to nothing; the rules above are checks over the parsed declaration,
+/// which run even when parsing found problems elsewhere.
 ///
 /// # What it generates
 ///

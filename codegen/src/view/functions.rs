@@ -997,14 +997,22 @@ fn decrement_parent(
     update_arg: &str,
     clock: Option<String>,
 ) -> Result<DecrementParentView, Error> {
-    let AfterUpdate::DecrementParentActiveChildrenCount {
-        parent_execution_id,
-        is_finalize_of_parent,
-        is_only_child_of_parent,
-        active_children_count,
-        parent_index,
-        parent_index_field,
+    let AfterUpdate::DecrementReferenced {
+        via: parent_execution_id,
+        index: parent_index,
+        index_field: parent_index_field,
+        counter: active_children_count,
+        unless,
+        reset_if,
     } = step;
+    // The step's template always tests both flags; without them it needs its own partial.
+    let (Some(is_finalize_of_parent), Some(is_only_child_of_parent)) = (unless, reset_if) else {
+        return Err(Error::Declaration(format!(
+            "table `{}`: `then(decrement_referenced(...))` without `unless` and `reset_if` is \
+             not supported by the generator yet (the step's template needs both)",
+            table.rust_name
+        )));
+    };
     let steps = vec![RangeStep {
         method: "eq",
         field: parent_index_field.wire.clone(),

@@ -1,5 +1,7 @@
-//! Operations: `#[convex(operation(...))]` and the access pattern of `#[convex(access(...))]`,
-//! checked against the table's fields and the index's field order.
+//! Operations: `#[convex(operation(...))]` and the access pattern of `#[convex(access(...))]`.
+//!
+//! Names are resolved here (a table field, an argument, an index); whether what they name fits
+//! where it stands is checked over the IR (`crate::check::access`).
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
@@ -14,6 +16,7 @@ use crate::model::{
     Index, InsertChildren, Literal, Name, Operation, RangeReturns, RetrySafety, Table, TypeRef,
 };
 use crate::names;
+use crate::spans::Spans;
 
 const OPERATION_KEYS: &[&str] = &[
     "name",
@@ -33,15 +36,21 @@ const PATTERNS: &[&str] = &[
     "delete_one",
     "delete_all",
 ];
-const AFTER_UPDATE_STEPS: &[&str] = &["decrement_parent_active_children_count"];
+/// The steps `then(...)` takes after an update.
+const AFTER_UPDATE_STEPS: &[&str] = &["decrement_referenced"];
+const DECREMENT_REFERENCED_KEYS: &[&str] = &["counter", "via", "index", "unless", "reset_if"];
 
 pub fn resolve_operation(
     declared: &DeclaredOperation<'_>,
     component: &Component,
     type_names: &TypeNames,
+    spans: &mut Spans,
     errors: &mut Errors,
 ) -> Option<Operation> {
     let item = declared.item;
+    let args_type = item.ident.to_string();
+    let path = format!("{args_type}/#operation");
+    spans.set(path.clone(), declared.operation.span());
     for other in &declared.others {
         meta::unknown_key(
             other,
@@ -64,8 +73,11 @@ pub fn resolve_operation(
     let mut table_name = None;
     let mut retry = None;
     for entry in &entries {
-        match entry.name().as_str() {
-            "name" => name = meta::string_value(entry, errors),
+        let value = match entry.name().as_str() {
+            "name" => {
+                name = meta::string_value(entry, errors);
+                name.as_ref().map(|(_, span)| *span)
+            }
             "kind" => {
                 kind = meta::string_value(entry, errors).and_then(|(value, span)| {
                     let kind = match value.as_str() {
@@ -84,12 +96,25 @@ pub fn resolve_operation(
                         );
                     }
                     kind.map(|kind| (kind, span))
-                })
+                });
+                kind.map(|(_, span)| span)
             }
-            "returns" => returns = meta::string_value(entry, errors),
-            "test_only" => test_only = meta::expect_flag(entry, errors),
-            "method" => method = meta::string_value(entry, errors),
-            "table" => table_name = meta::string_value(entry, errors),
+            "returns" => {
+                returns = meta::string_value(entry, errors);
+                returns.as_ref().map(|(_, span)| *span)
+            }
+            "test_only" => {
+                test_only = meta::expect_flag(entry, errors);
+                None
+            }
+            "method" => {
+                method = meta::string_value(entry, errors);
+                method.as_ref().map(|(_, span)| *span)
+            }
+            "table" => {
+                table_name = meta::string_value(entry, errors);
+                None
+            }
             "retry" => {
                 retry = meta::string_value(entry, errors).and_then(|(value, span)| {
                     let safety = RetrySafety::from_name(&value);
@@ -107,9 +132,16 @@ pub fn resolve_operation(
                         );
                     }
                     safety.map(|safety| (safety, span))
-                })
+                });
+                retry.map(|(_, span)| span)
             }
-            _ => meta::unknown_key(entry, "`operation(...)`", OPERATION_KEYS, errors),
+            _ => {
+                meta::unknown_key(entry, "`operation(...)`", OPERATION_KEYS, errors);
+                None
+            }
+        };
+        if let Some(span) = value {
+            spans.set(format!("{path}/{}", entry.name()), span);
         }
     }
     let operation_span = declared.operation.span();
@@ -129,34 +161,12 @@ pub fn resolve_operation(
         missing(errors, "returns", "\"Vec<Doc<Table>>\"");
     }
 
-    let args = items::resolve_fields(item, type_names, FieldOwner::Operation, errors);
-    for field in &args {
-        if let Some(problem) = names::convex_name_problem(&field.name.wire) {
-            errors.error(
-                items::field_span(item, &field.name.rust),
-                format!("argument name: {problem}"),
-            );
-        }
-    }
+    let args = items::resolve_fields(item, type_names, FieldOwner::Operation, spans, errors);
     let table = resolve_table(component, table_name, operation_span, errors)?;
 
-    let (name, name_span) = name?;
-    if !is_js_identifier(&name) {
-        errors.error(
-            name_span,
-            format!("`{name}` is not a JavaScript identifier"),
-        );
-    }
-    let method = match method {
-        Some((method, span)) => {
-            if syn::parse_str::<syn::Ident>(&method).is_err() {
-                errors.error(span, format!("`{method}` is not a Rust method name"));
-            }
-            method
-        }
-        None => names::snake_case(&name),
-    };
-    let (kind, kind_span) = kind?;
+    let (name, _) = name?;
+    let method = method.map_or_else(|| names::snake_case(&name), |(method, _)| method);
+    let (kind, _) = kind?;
     let (returns_text, returns_span) = returns?;
     let returns = match syn::parse_str::<syn::Type>(&returns_text) {
         Ok(ty) => {
@@ -194,79 +204,30 @@ pub fn resolve_operation(
         component,
         table,
         args: &args,
+        path: format!("{args_type}/#access"),
     };
-    let mut access = scope.resolve_access(access_entry, errors)?;
+    let mut access = scope.resolve_access(access_entry, spans, errors)?;
     if let Access::UpdateRange {
         returns: range_returns,
         ..
     } = &mut access
     {
-        *range_returns = match &returns {
-            TypeRef::Integer { .. } => RangeReturns::Count,
-            TypeRef::Array { element }
-                if **element
-                    == (TypeRef::Document {
-                        table: table.rust_name.clone(),
-                    }) =>
-            {
-                RangeReturns::Documents
-            }
-            _ => {
-                errors.error(
-                    returns_span,
-                    format!(
-                        "`update_range` returns the patched documents (`Vec<Doc<{0}>>`) or their \
-                         count (an integer), not `{returns_text}`",
-                        table.rust_name
-                    ),
-                );
-                RangeReturns::Documents
-            }
-        };
-    }
-
-    check_returns(
-        &access,
-        &returns,
-        table,
-        &returns_text,
-        returns_span,
-        errors,
-    );
-    if kind == FunctionKind::Query && writes(&access) {
-        errors.error(
-            kind_span,
-            "a query cannot write: declare this operation as a mutation or an action",
-        );
-    }
-    let retry = match retry {
-        Some((safety, span))
-            if kind == FunctionKind::Query && safety != RetrySafety::Idempotent =>
-        {
-            errors.error(
-                span,
-                format!(
-                    "a query never writes, so re-sending it is always safe: its retry is \
-                     \"idempotent\", not \"{}\"",
-                    safety.as_str()
-                ),
-            );
-            RetrySafety::Idempotent
+        // Whether `returns` is one of the two a range update answers is a check.
+        if let TypeRef::Integer { .. } = returns {
+            *range_returns = RangeReturns::Count;
         }
-        Some((safety, _)) => safety,
-        None => RetrySafety::default_for(kind),
-    };
+    }
 
     Some(Operation {
         name,
         method,
-        args_type: item.ident.to_string(),
+        args_type,
         doc: meta::doc_of(&item.attrs),
         kind,
         args,
         returns,
         test_only,
-        retry,
+        retry: retry.map_or_else(|| RetrySafety::default_for(kind), |(safety, _)| safety),
         table: table.rust_name.clone(),
         access,
     })
@@ -298,65 +259,13 @@ fn resolve_table<'c>(
     }
 }
 
-fn writes(access: &Access) -> bool {
-    !matches!(access, Access::GetEach { .. })
-}
-
-fn check_returns(
-    access: &Access,
-    returns: &TypeRef,
-    table: &Table,
-    returns_text: &str,
-    span: Span,
-    errors: &mut Errors,
-) {
-    let document = || TypeRef::Document {
-        table: table.rust_name.clone(),
-    };
-    let (expected, shown): (Vec<TypeRef>, String) = match access {
-        Access::GetEach { first: true, .. } => (
-            vec![TypeRef::Array {
-                element: Box::new(TypeRef::Nullable {
-                    inner: Box::new(document()),
-                }),
-            }],
-            format!("Vec<Option<Doc<{}>>>", table.rust_name),
-        ),
-        Access::GetEach { first: false, .. } => (
-            vec![TypeRef::Array {
-                element: Box::new(TypeRef::Array {
-                    element: Box::new(document()),
-                }),
-            }],
-            format!("Vec<Vec<Doc<{}>>>", table.rust_name),
-        ),
-        Access::UpdateRange { .. } => {
-            // Either the documents or their count; the pattern was set from `returns`.
-            return;
-        }
-        _ => (vec![TypeRef::Null], "()".to_owned()),
-    };
-    if !expected.contains(returns) {
-        errors.error(
-            span,
-            format!("this access pattern returns `{shown}`, not `{returns_text}`"),
-        );
-    }
-}
-
-fn is_js_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == '$')
-        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '$')
-}
-
 /// What an access pattern may refer to.
 struct Scope<'a> {
     component: &'a Component,
     table: &'a Table,
     args: &'a [Field],
+    /// `<Args>/#access`, where the spans of the pattern's entries go.
+    path: String,
 }
 
 /// The entries of `access(...)` after the pattern, taken one key at a time.
@@ -397,14 +306,26 @@ impl AccessEntries {
     }
 }
 
+/// The parser's state while reading one `access(...)`.
+struct Cx<'s> {
+    spans: &'s mut Spans,
+    errors: &'s mut Errors,
+}
+
 impl Scope<'_> {
-    fn resolve_access(&self, entry: &Entry, errors: &mut Errors) -> Option<Access> {
+    fn resolve_access(
+        &self,
+        entry: &Entry,
+        spans: &mut Spans,
+        errors: &mut Errors,
+    ) -> Option<Access> {
         let items = meta::list_value(entry, errors)?;
         let mut entries: Vec<Entry> = items
             .iter()
             .filter_map(|expr| meta::entry_of(expr, errors))
             .collect();
         let span = entry.span();
+        spans.set(self.path.clone(), span);
         if entries.is_empty() || !matches!(entries[0].value, Value::Flag) {
             errors.error(
                 span,
@@ -417,6 +338,9 @@ impl Scope<'_> {
         }
         let pattern_entry = entries.remove(0);
         meta::check_unique_keys(&entries, "`access(...)`", errors);
+        for entry in &entries {
+            spans.set(format!("{}/{}", self.path, entry.name()), entry.span());
+        }
         let pattern = pattern_entry.name();
         let valid: &'static [&'static str] = match pattern.as_str() {
             "insert" => &["each", "unique"],
@@ -451,90 +375,77 @@ impl Scope<'_> {
             pattern: pattern.clone(),
             valid,
         };
+        let cx = &mut Cx { spans, errors };
         let access = match pattern.as_str() {
-            "insert" => self.insert(&mut entries, span, errors),
-            "get_each" => self.get_each(&mut entries, span, errors),
-            "update_each" => self.update_each(&mut entries, span, errors),
-            "update_range" => self.update_range(&mut entries, span, errors),
-            "delete_one" => self.delete_one(&mut entries, span, errors),
+            "insert" => self.insert(&mut entries, span, cx),
+            "get_each" => self.get_each(&mut entries, span, cx),
+            "update_each" => self.update_each(&mut entries, span, cx),
+            "update_range" => self.update_range(&mut entries, span, cx),
+            "delete_one" => self.delete_one(&mut entries, span, cx),
             _ => Some(Access::DeleteAll),
         };
-        entries.finish(errors);
+        entries.finish(cx.errors);
         access
     }
 
-    fn insert(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<Access> {
-        let each = entries.require("each", span, errors);
+    fn insert(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
+        let each = entries.require("each", span, cx.errors);
         let unique = entries.take("unique");
-        let each = self.table_fields_list(each.as_ref()?, self.args, errors)?;
+        let each = self.named_field(each.as_ref()?, self.args, cx);
         let unique_indexes = match unique {
-            Some(unique) => self.unique_indexes(&unique, errors),
+            Some(unique) => self.unique_indexes(&unique, cx.errors),
             None => Vec::new(),
         };
         Some(Access::Insert {
-            each,
+            each: each?,
             unique_indexes,
         })
     }
 
-    fn get_each(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<Access> {
-        let each = entries.require("each", span, errors);
-        let index = entries.require("index", span, errors);
-        let eq = entries.require("eq", span, errors);
-        let eq_span = eq.as_ref().map_or(span, Entry::span);
+    fn get_each(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
+        let each = entries.require("each", span, cx.errors);
+        let index = entries.require("index", span, cx.errors);
+        let eq = entries.require("eq", span, cx.errors);
         let filters = entries.take("filters");
-        let first = entries.flag("first", errors);
-        let (each, element) = self.each(each.as_ref()?, errors)?;
-        let index = self.index(index.as_ref()?, errors)?;
-        let eq = self.bounds(eq.as_ref()?, &element.fields, errors);
-        let filters = filters.and_then(|entry| self.filters(&entry, &element.fields, errors));
-        check_index_prefix(index, &eq?, eq_span, None, errors).map(|eq| Access::GetEach {
+        let first = entries.flag("first", cx.errors);
+        let (each, element) = self.each(each.as_ref()?, cx)?;
+        let index = self.index(index.as_ref()?, &self.index_value_path(), cx);
+        let eq = self.bounds(eq.as_ref()?, &element.fields, cx);
+        let filters = match filters {
+            Some(entry) => Some(self.named_field(&entry, &element.fields, cx)?),
+            None => None,
+        };
+        Some(Access::GetEach {
             each,
-            index: index.name.clone(),
-            eq,
-            filters: filters.flatten(),
+            eq: in_index_order(eq?, index?),
+            index: index?.name.clone(),
+            filters,
             first,
         })
     }
 
-    fn update_each(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<Access> {
-        let each = entries.require("each", span, errors);
-        let index = entries.require("index", span, errors);
-        let eq = entries.require("eq", span, errors);
-        let eq_span = eq.as_ref().map_or(span, Entry::span);
-        let update = entries.require("update", span, errors);
+    fn update_each(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
+        let each = entries.require("each", span, cx.errors);
+        let index = entries.require("index", span, cx.errors);
+        let eq = entries.require("eq", span, cx.errors);
+        let update = entries.require("update", span, cx.errors);
         let filters = entries.take("filters");
-        let first = entries.flag("first", errors);
+        let first = entries.flag("first", cx.errors);
         let insert_children = entries.take("insert_children");
         let parent_link = entries.take("parent_link");
         let unique = entries.take("unique");
 
-        let (each, element) = self.each(each.as_ref()?, errors)?;
-        let index = self.index(index.as_ref()?, errors)?;
-        let eq = self.bounds(eq.as_ref()?, &element.fields, errors);
-        let update = self.update(update.as_ref()?, &element.fields, errors);
-        let filters = filters.and_then(|entry| self.filters(&entry, &element.fields, errors));
+        let (each, element) = self.each(each.as_ref()?, cx)?;
+        let index = self.index(index.as_ref()?, &self.index_value_path(), cx);
+        let eq = self.bounds(eq.as_ref()?, &element.fields, cx);
+        let update = self.named_field(update.as_ref()?, &element.fields, cx);
+        let filters = filters.map(|entry| self.named_field(&entry, &element.fields, cx));
         let insert_children = match (insert_children, parent_link) {
             (Some(children), Some(link)) => {
-                let from = self.table_fields_list(&children, &element.fields, errors);
-                let parent_link = self.parent_link(&link, errors);
+                let from = self.named_field(&children, &element.fields, cx);
+                let parent_link = self.table_field_value(&link, cx);
                 let unique_indexes = match unique {
-                    Some(unique) => self.unique_indexes(&unique, errors),
+                    Some(unique) => self.unique_indexes(&unique, cx.errors),
                     None => Vec::new(),
                 };
                 Some(InsertChildren {
@@ -545,29 +456,23 @@ impl Scope<'_> {
             }
             (None, None) => {
                 if let Some(unique) = unique {
-                    errors.error(unique.span(), "`unique(...)` goes with `insert_children`");
+                    cx.errors
+                        .error(unique.span(), "`unique(...)` goes with `insert_children`");
                 }
                 None
             }
             (Some(entry), None) | (None, Some(entry)) => {
-                errors.error(
+                cx.errors.error(
                     entry.span(),
                     "`insert_children = <field>` and `parent_link = <table field>` go together",
                 );
                 None
             }
         };
-        if insert_children.is_some() && !first {
-            errors.error(
-                span,
-                "`insert_children` needs `first`: children have one parent",
-            );
-        }
-        let eq = check_index_prefix(index, &eq?, eq_span, None, errors)?;
         Some(Access::UpdateEach {
             each,
-            index: index.name.clone(),
-            eq,
+            eq: in_index_order(eq?, index?),
+            index: index?.name.clone(),
             filters: filters.flatten(),
             update: update?,
             first,
@@ -575,84 +480,71 @@ impl Scope<'_> {
         })
     }
 
-    fn update_range(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<Access> {
-        let index = entries.require("index", span, errors);
+    fn update_range(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
+        let index = entries.require("index", span, cx.errors);
         let eq = entries.take("eq");
-        let eq_span = eq.as_ref().map_or(span, Entry::span);
         let lower = entries.take("gte");
         let upper = entries.take("lt");
-        let range_span = upper.as_ref().or(lower.as_ref()).map_or(span, Entry::span);
-        let limit = entries.require("limit", span, errors);
-        let update = entries.require("update", span, errors);
+        let limit = entries.require("limit", span, cx.errors);
+        let update = entries.require("update", span, cx.errors);
         let add = entries.take("add");
         let then = entries.take("then");
 
-        let index = self.index(index.as_ref()?, errors)?;
+        let index = self.index(index.as_ref()?, &self.index_value_path(), cx);
         let eq = match &eq {
-            Some(eq) => self.bounds(eq, self.args, errors),
+            Some(eq) => self.bounds(eq, self.args, cx),
             None => Some(Vec::new()),
         };
-        let lower = lower.and_then(|entry| self.single_bound(&entry, errors));
-        let upper = upper.and_then(|entry| self.single_bound(&entry, errors));
-        let limit = self.limit(limit.as_ref()?, errors);
-        let update = self.update(update.as_ref()?, self.args, errors);
+        let lower = lower.map(|entry| self.single_bound(&entry, cx));
+        let upper = upper.map(|entry| self.single_bound(&entry, cx));
+        let limit = self.named_field(limit.as_ref()?, self.args, cx);
+        let update = self.named_field(update.as_ref()?, self.args, cx);
         let add = match add {
-            Some(add) => self.add(&add, errors),
+            Some(add) => self.add(&add, cx),
             None => Some(Vec::new()),
         };
-        let then = then.and_then(|entry| self.after_update(&entry, errors));
-        let returns = RangeReturns::Documents;
-        let eq = check_index_prefix(
-            index,
-            &eq?,
-            eq_span,
-            Some((&lower, &upper, range_span)),
-            errors,
-        )?;
+        let then = match then {
+            Some(entry) => Some(self.after_update(&entry, cx)?),
+            None => None,
+        };
         Some(Access::UpdateRange {
-            index: index.name.clone(),
-            eq,
-            lower,
-            upper,
+            eq: in_index_order(eq?, index?),
+            index: index?.name.clone(),
+            lower: match lower {
+                Some(bound) => Some(bound?),
+                None => None,
+            },
+            upper: match upper {
+                Some(bound) => Some(bound?),
+                None => None,
+            },
             limit: limit?,
             update: update?,
             add: add?,
-            returns,
+            // Set from the operation's `returns`.
+            returns: RangeReturns::Documents,
             then,
         })
     }
 
-    fn delete_one(
-        &self,
-        entries: &mut AccessEntries,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<Access> {
-        let index = entries.require("index", span, errors);
-        let eq = entries.require("eq", span, errors);
-        let eq_span = eq.as_ref().map_or(span, Entry::span);
-        let index = self.index(index.as_ref()?, errors)?;
-        let eq = self.bounds(eq.as_ref()?, self.args, errors)?;
-        let eq = check_index_prefix(index, &eq, eq_span, None, errors)?;
+    fn delete_one(&self, entries: &mut AccessEntries, span: Span, cx: &mut Cx) -> Option<Access> {
+        let index = entries.require("index", span, cx.errors);
+        let eq = entries.require("eq", span, cx.errors);
+        let index = self.index(index.as_ref()?, &self.index_value_path(), cx);
+        let eq = self.bounds(eq.as_ref()?, self.args, cx);
         Some(Access::DeleteOne {
-            index: index.name.clone(),
-            eq,
+            eq: in_index_order(eq?, index?),
+            index: index?.name.clone(),
         })
     }
 
-    /// `each = requests`: an argument holding a list of declared objects.
-    fn each(
-        &self,
-        entry: &Entry,
-        errors: &mut Errors,
-    ) -> Option<(EachRef, &crate::model::ObjectDef)> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.arg(&ident, self.args, errors)?;
+    /// `each = requests`: an argument holding a list of declared objects, whose fields the
+    /// other entries name.
+    fn each(&self, entry: &Entry, cx: &mut Cx) -> Option<(EachRef, &crate::model::ObjectDef)> {
+        let ident = meta::ident_value(entry, cx.errors)?;
+        cx.spans
+            .set(format!("{}/each/value", self.path), ident.span());
+        let field = self.arg(&ident, self.args, cx.errors)?;
         let element = match (&field.ty, field.optional) {
             (TypeRef::Array { element }, false) => match element.as_ref() {
                 TypeRef::Object { name } => self.component.object(name),
@@ -661,7 +553,7 @@ impl Scope<'_> {
             _ => None,
         };
         let Some(element) = element else {
-            errors.error(
+            cx.errors.error(
                 ident.span(),
                 format!("`each` names an argument of type `Vec<SomeObject>` (a list of requests); `{ident}` is not one"),
             );
@@ -676,30 +568,25 @@ impl Scope<'_> {
         ))
     }
 
-    /// A field of `scope` of type `Vec<Table>`: documents to insert.
-    fn table_fields_list(
-        &self,
-        entry: &Entry,
-        scope: &[Field],
-        errors: &mut Errors,
-    ) -> Option<Name> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.arg(&ident, scope, errors)?;
-        let expected = TypeRef::Array {
-            element: Box::new(TypeRef::TableFields {
-                table: self.table.rust_name.clone(),
-            }),
-        };
-        if field.ty != expected || field.optional {
-            errors.error(
-                ident.span(),
-                format!(
-                    "`{}` takes a field of type `Vec<{}>`",
-                    entry.key, self.table.rust_name
-                ),
-            );
-            return None;
-        }
+    /// `key = field`, a field of `scope`; records `/<key>/value`.
+    fn named_field(&self, entry: &Entry, scope: &[Field], cx: &mut Cx) -> Option<Name> {
+        let ident = meta::ident_value(entry, cx.errors)?;
+        cx.spans.set(
+            format!("{}/{}/value", self.path, entry.name()),
+            ident.span(),
+        );
+        let field = self.arg(&ident, scope, cx.errors)?;
+        Some(field.name.clone())
+    }
+
+    /// `key = table_field`; records `/<key>/value`.
+    fn table_field_value(&self, entry: &Entry, cx: &mut Cx) -> Option<Name> {
+        let ident = meta::ident_value(entry, cx.errors)?;
+        cx.spans.set(
+            format!("{}/{}/value", self.path, entry.name()),
+            ident.span(),
+        );
+        let field = self.table_field(&ident, cx.errors)?;
         Some(field.name.clone())
     }
 
@@ -723,13 +610,19 @@ impl Scope<'_> {
         unique
     }
 
-    fn index(&self, entry: &Entry, errors: &mut Errors) -> Option<&Index> {
-        let (name, span) = meta::string_value(entry, errors)?;
+    /// `index = "name"`; records `value_path`.
+    fn index(&self, entry: &Entry, value_path: &str, cx: &mut Cx) -> Option<&Index> {
+        let (name, span) = meta::string_value(entry, cx.errors)?;
+        cx.spans.set(value_path, span);
         let index = self.table.index(&name);
         if index.is_none() {
-            errors.error(span, self.unknown_index_message(&name));
+            cx.errors.error(span, self.unknown_index_message(&name));
         }
         index
+    }
+
+    fn index_value_path(&self) -> String {
+        format!("{}/index/value", self.path)
     }
 
     fn unknown_index_message(&self, name: &str) -> String {
@@ -779,15 +672,16 @@ impl Scope<'_> {
         field
     }
 
-    /// `eq(table_field = value, ...)`.
-    fn bounds(&self, entry: &Entry, scope: &[Field], errors: &mut Errors) -> Option<Vec<Bound>> {
-        let items = meta::list_value(entry, errors)?;
+    /// `eq(table_field = value, ...)`, spans under `/eq/<field>`.
+    fn bounds(&self, entry: &Entry, scope: &[Field], cx: &mut Cx) -> Option<Vec<Bound>> {
+        let items = meta::list_value(entry, cx.errors)?;
+        let path = format!("{}/{}", self.path, entry.name());
         let mut bounds: Vec<Bound> = Vec::new();
         let mut ok = true;
         for item in items {
-            match self.bound(item, scope, errors) {
+            match self.bound(item, scope, &path, cx) {
                 Some(bound) if bounds.iter().any(|other| other.field == bound.field) => {
-                    errors.error(
+                    cx.errors.error(
                         item.span(),
                         format!("field `{}` is bound twice", bound.field.rust),
                     );
@@ -801,11 +695,14 @@ impl Scope<'_> {
     }
 
     /// `gte(table_field = value)` / `lt(...)`: exactly one bound.
-    fn single_bound(&self, entry: &Entry, errors: &mut Errors) -> Option<Bound> {
-        match meta::list_value(entry, errors)? {
-            [item] => self.bound(item, self.args, errors),
+    fn single_bound(&self, entry: &Entry, cx: &mut Cx) -> Option<Bound> {
+        match meta::list_value(entry, cx.errors)? {
+            [item] => {
+                let path = format!("{}/{}", self.path, entry.name());
+                self.bound(item, self.args, &path, cx)
+            }
             _ => {
-                errors.error(
+                cx.errors.error(
                     entry.span(),
                     format!(
                         "`{}(...)` takes one bound: `{}(field = value)`",
@@ -817,47 +714,45 @@ impl Scope<'_> {
         }
     }
 
-    fn bound(&self, expr: &Expr, scope: &[Field], errors: &mut Errors) -> Option<Bound> {
+    /// `table_field = value`: records `<path>/<field>` and `<path>/<field>/value`.
+    fn bound(&self, expr: &Expr, scope: &[Field], path: &str, cx: &mut Cx) -> Option<Bound> {
         let Expr::Assign(assign) = expr else {
-            errors.error(
+            cx.errors.error(
                 expr.span(),
                 "a bound is `table_field = value`, where value is a field, a literal or `now`",
             );
             return None;
         };
         let Some(field_ident) = meta::ident_of(&assign.left) else {
-            errors.error(assign.left.span(), "expected a table field name");
+            cx.errors
+                .error(assign.left.span(), "expected a table field name");
             return None;
         };
-        let field = self.table_field(&field_ident, errors)?;
+        let field = self.table_field(&field_ident, cx.errors)?;
+        let path = format!("{path}/{field_ident}");
+        cx.spans.set(path.clone(), field_ident.span());
         let value_expr = assign.right.as_ref();
+        cx.spans.set(format!("{path}/value"), value_expr.span());
         let value = match value_expr {
             Expr::Path(_) => {
-                let ident = meta::ident_of(value_expr)?;
+                let Some(ident) = meta::ident_of(value_expr) else {
+                    cx.errors.error(
+                        value_expr.span(),
+                        "a bound's value is a field name, a literal or `now`",
+                    );
+                    return None;
+                };
                 if ident == "now" {
-                    if !matches!(field.ty, TypeRef::Integer { .. } | TypeRef::Float64) {
-                        errors.error(ident.span(), format!("`now` is a time in epoch milliseconds; `{field_ident}` is not a number"));
-                        return None;
-                    }
                     BoundValue::Now
                 } else {
-                    let arg = self.arg(&ident, scope, errors)?;
-                    if arg.ty != field.ty || arg.optional {
-                        errors.error(
-                            ident.span(),
-                            format!(
-                                "`{ident}` cannot bound `{field_ident}`: the types differ (or the argument is optional)"
-                            ),
-                        );
-                        return None;
-                    }
+                    let arg = self.arg(&ident, scope, cx.errors)?;
                     BoundValue::Arg {
                         name: arg.name.clone(),
                     }
                 }
             }
             _ => BoundValue::Literal {
-                value: self.literal(value_expr, field, errors)?,
+                value: literal(value_expr, cx.errors)?,
             },
         };
         Some(Bound {
@@ -866,121 +761,11 @@ impl Scope<'_> {
         })
     }
 
-    fn literal(&self, expr: &Expr, field: &Field, errors: &mut Errors) -> Option<Literal> {
-        let (lit, negative) = match expr {
-            Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
-                (items::literal_of(&unary.expr), true)
-            }
-            _ => (items::literal_of(expr), false),
-        };
-        let literal = match (lit, &field.ty) {
-            (Some(Lit::Int(int)), TypeRef::Integer { .. } | TypeRef::Float64) => {
-                let value: i64 = int.base10_parse().ok()?;
-                Literal::Integer(if negative { -value } else { value })
-            }
-            (Some(Lit::Bool(value)), TypeRef::Bool) if !negative => Literal::Bool(value.value),
-            (Some(Lit::Str(text)), TypeRef::String) if !negative => Literal::String(text.value()),
-            (Some(Lit::Str(text)), TypeRef::Union { name }) if !negative => {
-                let union = self.component.union(name)?;
-                if !union
-                    .variants
-                    .iter()
-                    .any(|variant| variant.name.wire == text.value())
-                {
-                    errors.error(
-                        text.span(),
-                        format!("`{}` is not a variant of `{name}`", text.value()),
-                    );
-                    return None;
-                }
-                Literal::String(text.value())
-            }
-            _ => {
-                errors.error(
-                    expr.span(),
-                    format!("this value does not fit field `{}`", field.name.rust),
-                );
-                return None;
-            }
-        };
-        Some(literal)
-    }
-
-    fn filters(&self, entry: &Entry, scope: &[Field], errors: &mut Errors) -> Option<Option<Name>> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.arg(&ident, scope, errors)?;
-        if field.ty
-            != (TypeRef::Filters {
-                table: self.table.rust_name.clone(),
-            })
-        {
-            errors.error(
-                ident.span(),
-                format!(
-                    "`filters` takes a field of type `Option<{}>`",
-                    self.table.filters_type
-                ),
-            );
-            return None;
-        }
-        Some(Some(field.name.clone()))
-    }
-
-    fn update(&self, entry: &Entry, scope: &[Field], errors: &mut Errors) -> Option<Name> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.arg(&ident, scope, errors)?;
-        if field.ty
-            != (TypeRef::Update {
-                table: self.table.rust_name.clone(),
-            })
-            || field.optional
-        {
-            errors.error(
-                ident.span(),
-                format!(
-                    "`update` takes a field of type `{}`",
-                    self.table.update_type
-                ),
-            );
-            return None;
-        }
-        Some(field.name.clone())
-    }
-
-    fn limit(&self, entry: &Entry, errors: &mut Errors) -> Option<Name> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.arg(&ident, self.args, errors)?;
-        if !matches!(field.ty, TypeRef::Integer { .. }) || field.optional {
-            errors.error(ident.span(), "`limit` takes an integer argument");
-            return None;
-        }
-        Some(field.name.clone())
-    }
-
-    fn parent_link(&self, entry: &Entry, errors: &mut Errors) -> Option<Name> {
-        let ident = meta::ident_value(entry, errors)?;
-        let field = self.table_field(&ident, errors)?;
-        if field.ty
-            != (TypeRef::Id {
-                table: self.table.rust_name.clone(),
-            })
-        {
-            errors.error(
-                ident.span(),
-                format!(
-                    "`parent_link` takes a table field of type `Option<Id<{}>>`",
-                    self.table.rust_name
-                ),
-            );
-            return None;
-        }
-        Some(field.name.clone())
-    }
-
-    /// `add(target = (argument, document_field))`.
-    fn add(&self, entry: &Entry, errors: &mut Errors) -> Option<Vec<AddAssign>> {
-        let items = meta::list_value(entry, errors)?;
+    /// `add(target = (argument, document_field))`, spans at `/add/<i>`.
+    fn add(&self, entry: &Entry, cx: &mut Cx) -> Option<Vec<AddAssign>> {
+        let items = meta::list_value(entry, cx.errors)?;
         let mut adds = Vec::new();
+        let mut ok = true;
         for item in items {
             let parsed = match item {
                 Expr::Assign(assign) => match (meta::ident_of(&assign.left), assign.right.as_ref())
@@ -996,157 +781,158 @@ impl Scope<'_> {
                 _ => None,
             };
             let Some((target, arg, document_field)) = parsed else {
-                errors.error(
+                cx.errors.error(
                     item.span(),
                     "write `add(target_field = (argument, document_field))`",
                 );
+                ok = false;
                 continue;
             };
-            let target = self.table_field(&target, errors);
-            let arg = self.arg(&arg, self.args, errors);
-            let document_field = self.table_field(&document_field, errors);
+            let target = self.table_field(&target, cx.errors);
+            let arg = self.arg(&arg, self.args, cx.errors);
+            let document_field = self.table_field(&document_field, cx.errors);
             let (Some(target), Some(arg), Some(document_field)) = (target, arg, document_field)
             else {
+                ok = false;
                 continue;
             };
-            let is_integer = |field: &Field| matches!(field.ty, TypeRef::Integer { .. });
-            if !is_integer(target)
-                || !is_integer(arg)
-                || arg.optional
-                || !is_integer(document_field)
-                || document_field.optional
-            {
-                errors.error(item.span(), "`add` sums an integer argument and an integer field that is always present into an integer field");
-                continue;
-            }
+            cx.spans
+                .set(format!("{}/add/{}", self.path, adds.len()), item.span());
             adds.push(AddAssign {
                 target: target.name.clone(),
                 arg: arg.name.clone(),
                 document_field: document_field.name.clone(),
             });
         }
-        Some(adds)
+        ok.then_some(adds)
     }
 
-    fn after_update(&self, entry: &Entry, errors: &mut Errors) -> Option<AfterUpdate> {
-        let (step, span) = meta::string_value(entry, errors)?;
-        if !AFTER_UPDATE_STEPS.contains(&step.as_str()) {
-            errors.error(
-                span,
+    /// `then(step(key = value, ...))`, spans at `/then/<key>` and `/then/<key>/value`.
+    fn after_update(&self, entry: &Entry, cx: &mut Cx) -> Option<AfterUpdate> {
+        let example = "write `then(decrement_referenced(counter = .., via = .., index = \"..\"))`";
+        let step = match meta::list_value(entry, cx.errors)? {
+            [step] => meta::entry_of(step, cx.errors)?,
+            _ => {
+                cx.errors.error(entry.span(), example);
+                return None;
+            }
+        };
+        let Value::List(items) = &step.value else {
+            cx.errors.error(step.span(), example);
+            return None;
+        };
+        if !AFTER_UPDATE_STEPS.contains(&step.name().as_str()) {
+            cx.errors.error(
+                step.span(),
                 format!(
-                    "unknown step `{step}`; expected one of: {}",
+                    "unknown step `{}`; expected one of: {}",
+                    step.key,
                     AFTER_UPDATE_STEPS.join(", ")
                 ),
             );
             return None;
         }
-        // The step's template reads these fields; the table must have them.
-        let mut field = |name: &str| {
-            let field = self.table.field(name).map(|field| field.name.clone());
-            if field.is_none() {
-                errors.error(span, format!("`{step}` needs table field `{name}`"));
-            }
-            field
-        };
-        let parent_execution_id = field("parent_execution_id");
-        let is_finalize_of_parent = field("is_finalize_of_parent");
-        let is_only_child_of_parent = field("is_only_child_of_parent");
-        let active_children_count = field("active_children_count");
-        let parent_index = self
-            .table
-            .indexes
+        let entries: Vec<Entry> = items
             .iter()
-            .find(|index| index.fields.len() == 1 && index.fields[0].rust == "execution_id");
-        if parent_index.is_none() {
-            errors.error(
-                span,
-                format!("`{step}` needs an index on `execution_id` alone to find the parent"),
-            );
+            .filter_map(|expr| meta::entry_of(expr, cx.errors))
+            .collect();
+        let context = format!("`{}(...)`", step.key);
+        meta::check_unique_keys(&entries, &context, cx.errors);
+        let path = format!("{}/then", self.path);
+        let mut keys = AccessEntries {
+            entries,
+            pattern: String::new(),
+            valid: DECREMENT_REFERENCED_KEYS,
+        };
+        let mut field = |key: &str, required: bool, cx: &mut Cx| -> Option<Option<Name>> {
+            let Some(entry) = keys.take(key) else {
+                if required {
+                    cx.errors.error(
+                        step.span(),
+                        format!("`{}(...)` needs `{key} = <table field>`", step.key),
+                    );
+                    return None;
+                }
+                return Some(None);
+            };
+            cx.spans.set(format!("{path}/{key}"), entry.span());
+            let ident = meta::ident_value(&entry, cx.errors)?;
+            cx.spans.set(format!("{path}/{key}/value"), ident.span());
+            Some(Some(self.table_field(&ident, cx.errors)?.name.clone()))
+        };
+        let counter = field("counter", true, cx);
+        let via = field("via", true, cx);
+        let unless = field("unless", false, cx);
+        let reset_if = field("reset_if", false, cx);
+        let index = match keys.take("index") {
+            Some(entry) => {
+                cx.spans.set(format!("{path}/index"), entry.span());
+                self.index(&entry, &format!("{path}/index/value"), cx)
+            }
+            None => {
+                cx.errors.error(
+                    step.span(),
+                    format!("`{}(...)` needs `index = \"<index name>\"`", step.key),
+                );
+                None
+            }
+        };
+        for entry in &keys.entries {
+            meta::unknown_key(entry, &context, DECREMENT_REFERENCED_KEYS, cx.errors);
         }
-        let parent_index = parent_index?;
-        Some(AfterUpdate::DecrementParentActiveChildrenCount {
-            parent_execution_id: parent_execution_id?,
-            is_finalize_of_parent: is_finalize_of_parent?,
-            is_only_child_of_parent: is_only_child_of_parent?,
-            active_children_count: active_children_count?,
-            parent_index: parent_index.name.clone(),
-            parent_index_field: parent_index.fields[0].clone(),
+        let index = index?;
+        // An index without fields is refused by its own check.
+        let index_field = index.fields.first()?.clone();
+        Some(AfterUpdate::DecrementReferenced {
+            via: via??,
+            index: index.name.clone(),
+            index_field,
+            counter: counter??,
+            unless: unless?,
+            reset_if: reset_if?,
         })
     }
 }
 
-/// Equality bounds must cover a prefix of the index's fields, and a range must be on the field
-/// that follows: otherwise Convex cannot serve the query from the index. Returns the equality
-/// bounds in index order.
-fn check_index_prefix(
-    index: &Index,
-    eq: &[Bound],
-    eq_span: Span,
-    range: Option<(&Option<Bound>, &Option<Bound>, Span)>,
-    errors: &mut Errors,
-) -> Option<Vec<Bound>> {
-    let fields: Vec<&str> = index
-        .fields
-        .iter()
-        .map(|field| field.rust.as_str())
-        .collect();
-    let shown = fields.join(", ");
-    let mut ordered = Vec::new();
-    for (position, field) in fields.iter().enumerate().take(eq.len()) {
-        match eq.iter().find(|bound| bound.field.rust == *field) {
-            Some(bound) => ordered.push(bound.clone()),
-            None => {
-                let stray = eq
-                    .iter()
-                    .find(|bound| {
-                        fields
-                            .iter()
-                            .position(|name| *name == bound.field.rust)
-                            .is_none_or(|at| at > position)
-                    })
-                    .map_or_else(String::new, |bound| bound.field.rust.clone());
-                errors.push(syn::Error::new(
-                    eq_span,
-                    format!(
-                        "equality on `{stray}` cannot be served by index `{}` (fields: {shown}): equality bounds must cover a prefix of its fields, and `{field}` comes first",
-                        index.name
-                    ),
-                ));
+/// Equality bounds in the order of the index's fields (those it does not have last), the order
+/// the index query states them in; whether they fit the index is a check.
+fn in_index_order(mut eq: Vec<Bound>, index: &Index) -> Vec<Bound> {
+    eq.sort_by_key(|bound| {
+        index
+            .fields
+            .iter()
+            .position(|field| *field == bound.field)
+            .unwrap_or(usize::MAX)
+    });
+    eq
+}
+
+/// An integer (optionally negative), boolean or string literal; whether it fits its field is a
+/// check.
+fn literal(expr: &Expr, errors: &mut Errors) -> Option<Literal> {
+    let (lit, negative) = match expr {
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
+            (items::literal_of(&unary.expr), true)
+        }
+        _ => (items::literal_of(expr), false),
+    };
+    let literal = match lit {
+        Some(Lit::Int(int)) => match int.base10_parse::<i64>() {
+            Ok(value) => Literal::Integer(if negative { -value } else { value }),
+            Err(_) => {
+                errors.error(expr.span(), "this integer does not fit an `i64`");
                 return None;
             }
+        },
+        Some(Lit::Bool(value)) if !negative => Literal::Bool(value.value),
+        Some(Lit::Str(text)) if !negative => Literal::String(text.value()),
+        _ => {
+            errors.error(
+                expr.span(),
+                "a bound's value is a field name, `now`, or an integer, boolean or string literal",
+            );
+            return None;
         }
-    }
-    if eq.len() > fields.len() {
-        errors.push(syn::Error::new(
-            eq_span,
-            format!(
-                "more equality bounds than index `{}` has fields ({shown})",
-                index.name
-            ),
-        ));
-        return None;
-    }
-    if let Some((lower, upper, range_span)) = range {
-        let next = fields.get(eq.len()).copied();
-        for bound in [lower, upper].into_iter().flatten() {
-            if Some(bound.field.rust.as_str()) != next {
-                let after = if eq.is_empty() {
-                    "the first field".to_owned()
-                } else {
-                    format!("after equality on {}", fields[..eq.len()].join(", "))
-                };
-                errors.push(syn::Error::new(
-                    range_span,
-                    format!(
-                        "a range on `{}` cannot be served by index `{}` (fields: {shown}): {after}, the range must be on `{}`",
-                        bound.field.rust,
-                        index.name,
-                        next.unwrap_or("(no field left)")
-                    ),
-                ));
-                return None;
-            }
-        }
-    }
-    Some(ordered)
+    };
+    Some(literal)
 }

@@ -11,16 +11,10 @@ use super::types::{Named, TypeNames};
 use crate::errors::Errors;
 use crate::meta::{self, Entry, Value};
 use crate::model::{
-    Component, Field, Index, IntegerKind, Name, ObjectDef, ServerTime, Table, TypeRef, UnionDef,
-    UpdateMode, Variant,
+    Component, Field, Index, Name, ObjectDef, ServerTime, Table, UnionDef, UpdateMode, Variant,
 };
 use crate::names;
-
-/// Convex's limits on indexes.
-pub const MAX_INDEXES_PER_TABLE: usize = 32;
-pub const MAX_FIELDS_PER_INDEX: usize = 16;
-/// Index names Convex defines on every table.
-const RESERVED_INDEX_NAMES: &[&str] = &["by_id", "by_creation_time"];
+use crate::spans::{SpanRange, Spans};
 
 const ROLES: &str = "`#[convex(object)]`, `#[convex(union)]`, `#[convex(table = \"...\")]` or \
 `#[convex(operation(...))]`";
@@ -195,16 +189,16 @@ pub fn resolve(
     declared: &Declared<'_>,
     component: &mut Component,
     module_span: Span,
+    spans: &mut Spans,
     errors: &mut Errors,
 ) {
     let type_names = type_names(declared, errors);
 
     for item in &declared.unions {
-        component.unions.push(resolve_union(item, errors));
+        component.unions.push(resolve_union(item, spans, errors));
     }
     for item in &declared.objects {
-        let fields = resolve_fields(item, &type_names, FieldOwner::Object, errors);
-        check_wire_names(&fields, item, errors);
+        let fields = resolve_fields(item, &type_names, FieldOwner::Object, spans, errors);
         component.objects.push(ObjectDef {
             rust_name: item.ident.to_string(),
             doc: meta::doc_of(&item.attrs),
@@ -212,7 +206,7 @@ pub fn resolve(
         });
     }
     for table in &declared.tables {
-        if let Some(table) = resolve_table(table, &type_names, errors) {
+        if let Some(table) = resolve_table(table, &type_names, spans, errors) {
             component.tables.push(table);
         }
     }
@@ -223,37 +217,11 @@ pub fn resolve(
             "a component declares at least one `#[convex(table = \"...\")]` struct",
         );
     }
-    // At the second `table = "..."` string, which is the name at fault.
-    let mut seen_tables: Vec<&str> = Vec::new();
-    for (wire_name, span) in declared
-        .tables
-        .iter()
-        .filter_map(|table| table.wire_name.as_ref())
-    {
-        if seen_tables.contains(&wire_name.as_str()) {
-            errors.error(*span, format!("duplicate table name `{wire_name}`"));
-        }
-        seen_tables.push(wire_name);
-    }
     for declared_operation in &declared.operations {
-        let Some(operation) =
-            access::resolve_operation(declared_operation, component, &type_names, errors)
-        else {
-            continue;
-        };
-        let duplicate = component
-            .operations
-            .iter()
-            .find(|other| other.name == operation.name || other.method == operation.method);
-        match duplicate {
-            Some(other) => errors.error(
-                declared_operation.operation.span(),
-                format!(
-                    "duplicate operation name `{}` (method `{}`)",
-                    other.name, other.method
-                ),
-            ),
-            None => component.operations.push(operation),
+        if let Some(operation) =
+            access::resolve_operation(declared_operation, component, &type_names, spans, errors)
+        {
+            component.operations.push(operation);
         }
     }
 }
@@ -312,7 +280,9 @@ fn type_names(declared: &Declared<'_>, errors: &mut Errors) -> TypeNames {
     type_names
 }
 
-fn resolve_union(item: &ItemEnum, errors: &mut Errors) -> UnionDef {
+fn resolve_union(item: &ItemEnum, spans: &mut Spans, errors: &mut Errors) -> UnionDef {
+    let union_name = item.ident.to_string();
+    spans.set(union_name.clone(), item.ident.span());
     let mut variants: Vec<Variant> = Vec::new();
     for variant in &item.variants {
         if !matches!(variant.fields, Fields::Unit) || variant.discriminant.is_some() {
@@ -332,12 +302,10 @@ fn resolve_union(item: &ItemEnum, errors: &mut Errors) -> UnionDef {
                 _ => meta::unknown_key(&entry, "a variant's attributes", VARIANT_KEYS, errors),
             }
         }
-        if variants.iter().any(|other| other.name.wire == wire) {
-            errors.error(
-                variant.ident.span(),
-                format!("duplicate variant wire name `{wire}`"),
-            );
-        }
+        spans.set(
+            format!("{union_name}/{}", variant.ident),
+            variant.ident.span(),
+        );
         variants.push(Variant {
             name: Name {
                 rust: variant.ident.to_string(),
@@ -346,11 +314,8 @@ fn resolve_union(item: &ItemEnum, errors: &mut Errors) -> UnionDef {
             doc: meta::doc_of(&variant.attrs),
         });
     }
-    if variants.is_empty() {
-        errors.error(item.ident.span(), "a union needs at least one variant");
-    }
     UnionDef {
-        rust_name: item.ident.to_string(),
+        rust_name: union_name,
         doc: meta::doc_of(&item.attrs),
         variants,
     }
@@ -363,20 +328,26 @@ pub enum FieldOwner {
     Operation,
 }
 
-/// The fields of a struct, with their attributes and resolved types.
+/// The fields of a struct, with their attributes and resolved types. Records the spans of
+/// `<Item>/<field>` (its name), `/type` and `/<key>` for each attribute.
 pub fn resolve_fields(
     item: &ItemStruct,
     type_names: &TypeNames,
     owner: FieldOwner,
+    spans: &mut Spans,
     errors: &mut Errors,
 ) -> Vec<Field> {
+    let item_name = item.ident.to_string();
+    spans.set(item_name.clone(), item.ident.span());
     let mut fields = Vec::new();
     for field in &item.fields {
         let Some(ident) = &field.ident else { continue };
         let rust = ident.to_string();
+        let path = format!("{item_name}/{rust}");
+        spans.set(path.clone(), ident.span());
+        spans.set(format!("{path}/type"), SpanRange::of(&field.ty));
         let mut wire = names::camel_case(rust.trim_start_matches("r#"));
         let mut update = UpdateMode::Immutable;
-        let mut update_span = None;
         let mut filter = false;
         let mut server_time = None;
         let mut min = None;
@@ -389,64 +360,44 @@ pub fn resolve_fields(
         let entries = meta::convex_entries(&field.attrs, errors);
         meta::check_unique_keys(&entries, "a field's attributes", errors);
         for entry in entries {
+            let key_path = format!("{path}/{}", entry.name());
+            spans.set(key_path.clone(), entry.span());
             match (entry.name().as_str(), owner) {
                 ("rename", _) => {
-                    if let Some((value, _)) = meta::string_value(&entry, errors) {
+                    if let Some((value, span)) = meta::string_value(&entry, errors) {
+                        spans.set(key_path, span);
                         wire = value;
                     }
                 }
-                ("update", FieldOwner::Table) => {
-                    update_span = Some(entry.span());
-                    update = update_mode(&entry, errors);
-                }
+                ("update", FieldOwner::Table) => update = update_mode(&entry, errors),
                 ("filter", FieldOwner::Table) => filter = meta::expect_flag(&entry, errors),
                 ("server_time", FieldOwner::Table | FieldOwner::Operation) => {
-                    server_time = server_time_of(&entry, owner, errors);
+                    server_time = server_time_of(&entry, errors).map(|(rule, span)| {
+                        spans.set(key_path, span);
+                        rule
+                    });
                 }
                 ("server_time", FieldOwner::Object) => errors.error(
                     entry.span(),
                     "`server_time` applies to a table's fields and to operation arguments, not \
                      to the fields of an object (stored whole inside documents)",
                 ),
-                ("min", _) => min = meta::integer_value(&entry, errors),
-                ("max", _) => max = meta::integer_value(&entry, errors),
+                ("min" | "max", _) => {
+                    if let Some((value, span)) = meta::integer_value(&entry, errors) {
+                        spans.set(key_path, span);
+                        if entry.name() == "min" {
+                            min = Some(value);
+                        } else {
+                            max = Some(value);
+                        }
+                    }
+                }
                 _ => meta::unknown_key(&entry, "a field's attributes", valid_keys, errors),
             }
         }
         let Some((ty, optional)) = type_names.resolve_field(&field.ty, errors) else {
             continue;
         };
-        check_field_type(&ty, field, owner, errors);
-        if let Some(span) = update_span {
-            match update {
-                UpdateMode::Unsettable if !optional => errors.error(
-                    span,
-                    format!("`update(unset)` needs an optional field: `{rust}: Option<...>`"),
-                ),
-                UpdateMode::Required if optional => errors.error(
-                    span,
-                    format!("`update(required)` needs a field that is always present, not `Option`: `{rust}`"),
-                ),
-                _ => {}
-            }
-        }
-        let server_time = server_time.and_then(|(rule, span)| {
-            let is_time = ty
-                == (TypeRef::Integer {
-                    rust: IntegerKind::U64,
-                });
-            if !is_time {
-                errors.error(
-                    span,
-                    format!(
-                        "`server_time` applies to times in epoch milliseconds: `{rust}` must be \
-                         `u64` or `Option<u64>`"
-                    ),
-                );
-            }
-            is_time.then_some(rule)
-        });
-        let (min, max) = integer_bounds(&ty, &rust, min, max, errors);
         fields.push(Field {
             name: Name { rust, wire },
             doc: meta::doc_of(&field.attrs),
@@ -462,13 +413,8 @@ pub fn resolve_fields(
     fields
 }
 
-/// `server_time = "..."`: the rule, where it may stand (stored fields take `now`,
-/// `at_least_now` or `expiry`; arguments `now`, `at_least_now` or `at_most_now`).
-fn server_time_of(
-    entry: &Entry,
-    owner: FieldOwner,
-    errors: &mut Errors,
-) -> Option<(ServerTime, Span)> {
+/// `server_time = "..."`: one of the rules (where each may stand is a check).
+fn server_time_of(entry: &Entry, errors: &mut Errors) -> Option<(ServerTime, Span)> {
     let (value, span) = meta::string_value(entry, errors)?;
     let Some(rule) = ServerTime::from_name(&value) else {
         let names: Vec<String> = ServerTime::ALL
@@ -484,69 +430,7 @@ fn server_time_of(
         );
         return None;
     };
-    let problem = match (owner, rule) {
-        (FieldOwner::Table, ServerTime::AtMostNow) => Some(
-            "`at_most_now` lowers an argument bound (e.g. `start_at_less_than`) to the server's \
-             time; a table field takes `now`, `at_least_now` or `expiry`",
-        ),
-        (FieldOwner::Operation, ServerTime::Expiry) => Some(
-            "`expiry` applies to stored fields; an argument takes `now`, `at_least_now` or \
-             `at_most_now`",
-        ),
-        _ => None,
-    };
-    if let Some(problem) = problem {
-        errors.error(span, problem);
-        return None;
-    }
     Some((rule, span))
-}
-
-/// Declared `min`/`max`: integer fields only, within the type's wire range, `min <= max`.
-fn integer_bounds(
-    ty: &TypeRef,
-    rust: &str,
-    min: Option<(i64, Span)>,
-    max: Option<(i64, Span)>,
-    errors: &mut Errors,
-) -> (Option<i64>, Option<i64>) {
-    let TypeRef::Integer { rust: kind } = ty else {
-        for (_, span) in min.iter().chain(max.iter()) {
-            errors.error(
-                *span,
-                format!("`min` and `max` bound integer fields; `{rust}` is not an integer"),
-            );
-        }
-        return (None, None);
-    };
-    let (low, high) = kind.wire_range();
-    let mut in_range = |bound: Option<(i64, Span)>| {
-        bound.and_then(|(value, span)| {
-            if (low..=high).contains(&value) {
-                Some(value)
-            } else {
-                errors.error(
-                    span,
-                    format!(
-                        "{value} is outside the values of `{}` on the wire ({low}..={high})",
-                        kind.rust_name()
-                    ),
-                );
-                None
-            }
-        })
-    };
-    let (min_value, max_value) = (in_range(min), in_range(max));
-    if let (Some(min_value), Some(max_value), Some((_, span))) = (min_value, max_value, max) {
-        if min_value > max_value {
-            errors.error(
-                span,
-                format!("`max = {max_value}` is below `min = {min_value}`"),
-            );
-            return (None, None);
-        }
-    }
-    (min_value, max_value)
 }
 
 fn update_mode(entry: &Entry, errors: &mut Errors) -> UpdateMode {
@@ -588,121 +472,25 @@ fn update_mode(entry: &Entry, errors: &mut Errors) -> UpdateMode {
     }
 }
 
-/// Types that cannot stand where a document's data is stored.
-fn check_field_type(ty: &TypeRef, field: &syn::Field, owner: FieldOwner, errors: &mut Errors) {
-    let problem = match ty {
-        TypeRef::Null => Some("`()` is only a return type".to_owned()),
-        TypeRef::Document { .. } => {
-            Some("`Doc<T>` is only a return type; store a table's fields or an `Id<T>`".to_owned())
-        }
-        TypeRef::TableFields { table } | TypeRef::Update { table } | TypeRef::Unset { table } | TypeRef::Filters { table }
-            if owner == FieldOwner::Table =>
-        {
-            Some(format!("a table cannot store `{table}`'s documents or requests; use a `#[convex(object)]` struct"))
-        }
-        TypeRef::Array { element } | TypeRef::Nullable { inner: element } => match element.as_ref() {
-            // The integer wire check is a field-level serde helper; nested integers would
-            // travel unchecked, so they are refused rather than silently truncated.
-            TypeRef::Integer { .. } => Some(
-                "integers inside `Vec`/`Option` below the field level are not supported; use `f64`, or an object with an integer field".to_owned(),
-            ),
-            _ => {
-                check_field_type(element, field, owner, errors);
-                None
-            }
-        },
-        _ => None,
-    };
-    if let Some(problem) = problem {
-        // `new_spanned` underlines the whole type; `ty.span()` is only its first token on stable.
-        errors.push(syn::Error::new_spanned(&field.ty, problem));
-    }
-}
-
-fn check_wire_names(fields: &[Field], item: &ItemStruct, errors: &mut Errors) {
-    for (i, field) in fields.iter().enumerate() {
-        let span = wire_name_span(item, &field.name.rust);
-        if let Some(problem) = names::convex_name_problem(&field.name.wire) {
-            errors.error(span, format!("field name: {problem}"));
-        }
-        if fields[..i]
-            .iter()
-            .any(|other| other.name.wire == field.name.wire)
-        {
-            errors.error(
-                span,
-                format!("duplicate field name `{}` on the wire", field.name.wire),
-            );
-        }
-    }
-}
-
-/// Where a field's wire name is written: its `rename = "..."` string when renamed (the name
-/// at fault is that string, not the Rust ident), otherwise its ident.
-fn wire_name_span(item: &ItemStruct, rust_name: &str) -> Span {
-    let field = item
-        .fields
-        .iter()
-        .find(|field| field.ident.as_ref().is_some_and(|ident| ident == rust_name));
-    // The attributes were checked (and their errors reported) when the field was resolved.
-    let rename = field.and_then(|field| {
-        meta::convex_entries(&field.attrs, &mut Errors::default())
-            .into_iter()
-            .find_map(|entry| match (entry.name().as_str(), &entry.value) {
-                ("rename", Value::Assign(Expr::Lit(lit))) => Some(lit.lit.span()),
-                _ => None,
-            })
-    });
-    rename.unwrap_or_else(|| field_span(item, rust_name))
-}
-
-pub fn field_span(item: &ItemStruct, rust_name: &str) -> Span {
-    item.fields
-        .iter()
-        .find(|field| field.ident.as_ref().is_some_and(|ident| ident == rust_name))
-        .and_then(|field| field.ident.as_ref().map(syn::Ident::span))
-        .unwrap_or_else(|| item.ident.span())
-}
-
 fn resolve_table(
     declared: &DeclaredTable<'_>,
     type_names: &TypeNames,
+    spans: &mut Spans,
     errors: &mut Errors,
 ) -> Option<Table> {
     let item = declared.item;
-    let fields = resolve_fields(item, type_names, FieldOwner::Table, errors);
-    check_wire_names(&fields, item, errors);
+    let name = item.ident.to_string();
+    let fields = resolve_fields(item, type_names, FieldOwner::Table, spans, errors);
     let (wire_name, wire_span) = declared.wire_name.clone()?;
-    if let Some(problem) = names::convex_name_problem(&wire_name) {
-        errors.error(wire_span, format!("table name: {problem}"));
-    }
+    spans.set(format!("{name}/#table"), wire_span);
     let mut indexes: Vec<Index> = Vec::new();
     for entry in &declared.indexes {
-        if let Some(index) = resolve_index(entry, item, &fields, errors) {
-            if indexes.iter().any(|other| other.name == index.name) {
-                errors.error(
-                    entry.span(),
-                    format!("duplicate index name `{}`", index.name),
-                );
-            } else {
-                indexes.push(index);
-            }
+        let path = format!("{name}/#index/{}", indexes.len());
+        if let Some(index) = resolve_index(entry, item, &fields, &path, spans, errors) {
+            spans.set(path, entry.span());
+            indexes.push(index);
         }
     }
-    if indexes.len() > MAX_INDEXES_PER_TABLE {
-        let span = declared
-            .indexes
-            .get(MAX_INDEXES_PER_TABLE)
-            .map_or_else(|| item.ident.span(), Entry::span);
-        errors.error(
-            span,
-            format!(
-                "table `{wire_name}` declares {} indexes; Convex allows at most {MAX_INDEXES_PER_TABLE} per table",
-                indexes.len()
-            ),
-        );
-    }
-    let name = item.ident.to_string();
     Some(Table {
         update_type: format!("{name}Update"),
         unset_type: format!("{name}Unset"),
@@ -715,15 +503,18 @@ fn resolve_table(
     })
 }
 
+/// `index(name = "...", fields(...))`, spans under `path` (`<Table>/#index/<i>`).
 fn resolve_index(
     entry: &Entry,
     item: &ItemStruct,
     fields: &[Field],
+    path: &str,
+    spans: &mut Spans,
     errors: &mut Errors,
 ) -> Option<Index> {
     let items = meta::list_value(entry, errors)?;
     let mut name = None;
-    let mut index_fields: Option<(Vec<Name>, Span)> = None;
+    let mut index_fields: Option<Vec<Name>> = None;
     let entries: Vec<Entry> = items
         .iter()
         .filter_map(|expr| meta::entry_of(expr, errors))
@@ -736,6 +527,7 @@ fn resolve_index(
                 let Some(list) = meta::list_value(inner, errors) else {
                     continue;
                 };
+                spans.set(format!("{path}/fields"), inner.span());
                 let mut names_in_index: Vec<Name> = Vec::new();
                 for expr in list {
                     let Some(ident) = meta::ident_of(expr) else {
@@ -743,10 +535,10 @@ fn resolve_index(
                         continue;
                     };
                     match fields.iter().find(|field| ident == field.name.rust) {
-                        Some(field) if names_in_index.contains(&field.name) => {
-                            errors.error(ident.span(), format!("field `{ident}` appears twice in this index"));
+                        Some(field) => {
+                            spans.set(format!("{path}/fields/{}", names_in_index.len()), ident.span());
+                            names_in_index.push(field.name.clone());
                         }
-                        Some(field) => names_in_index.push(field.name.clone()),
                         None => errors.error(
                             ident.span(),
                             format!(
@@ -757,16 +549,10 @@ fn resolve_index(
                         ),
                     }
                 }
-                if list.len() > MAX_FIELDS_PER_INDEX {
-                    errors.error(
-                        inner.span(),
-                        format!("this index has {} fields; Convex allows at most {MAX_FIELDS_PER_INDEX}", list.len()),
-                    );
-                }
                 if list.is_empty() {
                     errors.error(inner.span(), "an index needs at least one field");
                 }
-                index_fields = Some((names_in_index, inner.span()));
+                index_fields = Some(names_in_index);
             }
             _ => meta::unknown_key(inner, "`index(...)`", INDEX_KEYS, errors),
         }
@@ -775,23 +561,15 @@ fn resolve_index(
         errors.error(entry.span(), "`index(...)` needs `name = \"...\"`");
         return None;
     };
-    if let Some(problem) = names::convex_name_problem(&name) {
-        errors.error(name_span, format!("index name: {problem}"));
-    }
-    if RESERVED_INDEX_NAMES.contains(&name.as_str()) {
-        errors.error(
-            name_span,
-            format!("`{name}` is an index Convex defines on every table; choose another name"),
-        );
-    }
-    let Some((fields, _)) = index_fields else {
+    spans.set(format!("{path}/name"), name_span);
+    let Some(fields) = index_fields else {
         errors.error(entry.span(), "`index(...)` needs `fields(...)`");
         return None;
     };
     Some(Index { name, fields })
 }
 
-/// The integer of a literal expression, for bounds such as `acc = 0`.
+/// The literal of a literal expression, for bounds such as `acc = 0`.
 pub fn literal_of(expr: &Expr) -> Option<&Lit> {
     match expr {
         Expr::Lit(lit) => Some(&lit.lit),

@@ -1,5 +1,11 @@
 //! From `syn` to the IR: items, then fields and types, then operations and their access
-//! patterns. Every check that needs a span happens here; the IR that comes out is valid.
+//! patterns.
+//!
+//! Parsing reports only what keeps it from building the IR: malformed attributes, unknown or
+//! missing keys, unsupported types, and names that refer to nothing (a field, an index, a
+//! table, a type that the module does not declare). It records the span of everything it reads
+//! in `Spans`; every rule about what a well-formed declaration means is a check over the IR
+//! (`crate::check`), which points at the offending attribute through those spans.
 
 mod access;
 mod items;
@@ -9,26 +15,47 @@ use proc_macro2::TokenStream;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Item, ItemMod, Token};
 
+use crate::check;
 use crate::errors::Errors;
 use crate::meta::{self, Entry};
 use crate::model::Component;
 use crate::names;
+use crate::spans::Spans;
 
 /// The keys of `#[convex_component(...)]`.
 const COMPONENT_KEYS: &[&str] = &["name", "app_module", "client"];
 
 /// Parses and checks a declaration: the arguments of `#[convex_component(...)]` and the inline
-/// module it is attached to. All problems are reported at once.
+/// module it is attached to. All problems are reported at once: those of parsing, then those of
+/// the checks over what could be parsed.
 pub fn parse_component(attr: TokenStream, module: &ItemMod) -> syn::Result<Component> {
     let mut errors = Errors::default();
-    let settings = parse_settings(attr, &mut errors);
+    let mut spans = Spans::new(module.ident.span());
+    let component = parse(attr, module, &mut spans, &mut errors);
+    if let Some(component) = &component {
+        check::check(component, &spans, &mut errors);
+    }
+    match component {
+        Some(component) => errors.finish(component),
+        None => Err(errors.into_error()),
+    }
+}
+
+/// syn → IR, with the spans beside it; `None` when there is no module to read.
+fn parse(
+    attr: TokenStream,
+    module: &ItemMod,
+    spans: &mut Spans,
+    errors: &mut Errors,
+) -> Option<Component> {
+    let settings = parse_settings(attr, spans, errors);
 
     let Some((_, content)) = &module.content else {
         errors.error(
             module.ident.span(),
             "`#[convex_component]` needs an inline module: `mod name { ... }`",
         );
-        return Err(errors.into_error());
+        return None;
     };
 
     let name = settings
@@ -39,7 +66,7 @@ pub fn parse_component(attr: TokenStream, module: &ItemMod) -> syn::Result<Compo
         .client
         .unwrap_or_else(|| format!("{}Client", names::pascal_case(&name)));
 
-    let declared = items::collect(content, &mut errors);
+    let declared = items::collect(content, errors);
     let mut component = Component {
         name,
         app_module,
@@ -51,8 +78,14 @@ pub fn parse_component(attr: TokenStream, module: &ItemMod) -> syn::Result<Compo
         tables: Vec::new(),
         operations: Vec::new(),
     };
-    items::resolve(&declared, &mut component, module.ident.span(), &mut errors);
-    errors.finish(component)
+    items::resolve(
+        &declared,
+        &mut component,
+        module.ident.span(),
+        spans,
+        errors,
+    );
+    Some(component)
 }
 
 #[derive(Default)]
@@ -62,7 +95,7 @@ struct Settings {
     client: Option<String>,
 }
 
-fn parse_settings(attr: TokenStream, errors: &mut Errors) -> Settings {
+fn parse_settings(attr: TokenStream, spans: &mut Spans, errors: &mut Errors) -> Settings {
     let mut settings = Settings::default();
     let exprs =
         match syn::parse::Parser::parse2(Punctuated::<Expr, Token![,]>::parse_terminated, attr) {
@@ -88,17 +121,8 @@ fn parse_settings(attr: TokenStream, errors: &mut Errors) -> Settings {
             }
         };
         if let Some((value, span)) = meta::string_value(entry, errors) {
-            let problem = if entry.name() == "client" {
-                syn::parse_str::<syn::Ident>(&value)
-                    .err()
-                    .map(|_| format!("`{value}` is not a Rust type name"))
-            } else {
-                names::convex_name_problem(&value)
-            };
-            match problem {
-                Some(problem) => errors.error(span, problem),
-                None => *slot = Some(value),
-            }
+            spans.set(format!("#component/{}", entry.name()), span);
+            *slot = Some(value);
         }
     }
     settings

@@ -1,0 +1,13 @@
+//! The component's declared names: `name` and `app_module` are Convex names, `client` a Rust type.
+
+use durable_execution_storage_convex::convex_component;
+
+#[convex_component(name = "notes-storage", app_module = "_notes", client = "Notes Client")]
+pub mod notes {
+    #[convex(table = "notes")]
+    pub struct Note {
+        pub note_id: String,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,69 @@
+//! `returns` is what the access pattern answers.
+
+use durable_execution_storage_convex::convex_component;
+
+#[convex_component(name = "notes")]
+pub mod notes {
+    #[convex(union)]
+    pub enum Status {
+        Open,
+        Done,
+    }
+
+    #[convex(table = "notes")]
+    #[convex(index(name = "by_noteId", fields(note_id)))]
+    #[convex(index(name = "by_status_dueAt", fields(status, due_at)))]
+    #[convex(index(name = "by_shard_status", fields(shard, status)))]
+    pub struct Note {
+        pub note_id: String,
+        pub shard: u32,
+        #[convex(update)]
+        pub status: Status,
+        #[convex(update(unset))]
+        pub due_at: Option<u64>,
+        #[convex(update)]
+        pub tries: u32,
+        pub title: String,
+        pub parent_id: Option<String>,
+        #[convex(update)]
+        pub children_count: u32,
+        pub is_last: Option<bool>,
+        #[convex(update(required))]
+        pub updated_at: u64,
+    }
+
+    #[convex(object)]
+    pub struct ByNoteIdRequest {
+        pub note_id: String,
+    }
+
+    #[convex(operation(name = "getManyById", kind = "query", returns = "Vec<Doc<Note>>"))]
+    #[convex(access(get_each, each = requests, index = "by_noteId", eq(note_id = note_id), first))]
+    pub struct GetManyByIdArgs {
+        pub requests: Vec<ByNoteIdRequest>,
+    }
+
+    #[convex(operation(name = "touchDue", kind = "mutation", returns = "String"))]
+    #[convex(access(
+        update_range,
+        index = "by_status_dueAt",
+        eq(status = status),
+        gte(due_at = 0),
+        lt(due_at = now),
+        limit = limit,
+        update = update
+    ))]
+    pub struct TouchDueArgs {
+        pub status: Status,
+        pub update: NoteUpdate,
+        pub limit: u32,
+    }
+
+    #[convex(operation(name = "deleteById", kind = "mutation", returns = "u32"))]
+    #[convex(access(delete_one, index = "by_noteId", eq(note_id = note_id)))]
+    pub struct DeleteByIdArgs {
+        pub note_id: String,
+    }
+}
+
+fn main() {}

@@ -37,12 +37,21 @@ pub struct OutputLayout {
     /// The app's functions directory; its `_generated/` and the app module are generated, the
     /// rest (its `convex.config.ts`) is not.
     pub app_dir: String,
+    /// The npm name of the component package when the app installs it (`"file:"` dependency):
+    /// the app module then imports the public API through it, as from a published component.
+    /// `None`: the app imports it by relative path, and the package is named after the
+    /// component (`jobQueue` → `job-queue-component`).
+    pub package: Option<String>,
 }
 
 impl Default for OutputLayout {
-    /// The repository's own component: `generated/` and `convex/app`.
+    /// The repository's own component: `generated/`, installed by `convex/` as
+    /// [`DEFAULT_PACKAGE`], and `convex/app`.
     fn default() -> Self {
-        OutputLayout::new("generated", "convex/app")
+        OutputLayout {
+            package: Some(DEFAULT_PACKAGE.to_owned()),
+            ..OutputLayout::new("generated", "convex/app")
+        }
     }
 }
 
@@ -56,6 +65,16 @@ impl OutputLayout {
             component_dir: format!("{out}/component"),
             public_api: format!("{out}/publicApi.ts"),
             app_dir: app.trim_end_matches('/').to_owned(),
+            package: None,
+        }
+    }
+
+    /// How the app module imports the public API: through the package when the app installs
+    /// it, else by relative path.
+    pub fn public_api_import(&self) -> String {
+        match &self.package {
+            Some(package) => format!("{package}/publicApi"),
+            None => view::relative_module(&self.app_dir, &self.public_api_module()),
         }
     }
 
@@ -122,7 +141,10 @@ impl Options {
             .map(|target| Options {
                 root: root.clone(),
                 declaration: target.declaration,
-                layout: OutputLayout::new(&target.out, &target.app),
+                layout: OutputLayout {
+                    package: target.package,
+                    ..OutputLayout::new(&target.out, &target.app)
+                },
             })
             .collect())
     }
@@ -131,6 +153,9 @@ impl Options {
         self.root.join(&self.declaration)
     }
 }
+
+/// The npm name of the repository's own component package (`generated/package.json`).
+pub const DEFAULT_PACKAGE: &str = "@durable-execution/storage-convex-component";
 
 /// The declaration of [`Options::new`].
 pub const DEFAULT_DECLARATION: &str = "src/declaration.rs";
@@ -143,7 +168,8 @@ pub const DEFAULT_CONFIG: &str = "codegen.json";
 ///
 /// ```json
 /// { "targets": [
-///     { "declaration": "src/declaration.rs", "out": "generated", "app": "convex/app" },
+///     { "declaration": "src/declaration.rs", "out": "generated", "app": "convex/app",
+///       "package": "@durable-execution/storage-convex-component" },
 ///     { "declaration": "examples/job_queue/src/lib.rs",
 ///       "out": "examples/job_queue/generated", "app": "examples/job_queue/app" } ] }
 /// ```
@@ -163,6 +189,9 @@ pub struct Target {
     pub out: String,
     /// The app's functions directory.
     pub app: String,
+    /// [`OutputLayout::package`].
+    #[serde(default)]
+    pub package: Option<String>,
 }
 
 /// Every generated file, by path relative to the repository root, for the default layout.
@@ -298,8 +327,8 @@ pub fn render_target(
 /// The range of `convex` versions the generated code is tested with (`convex/package.json`).
 pub const CONVEX_PEER_RANGE: &str = "^1.48.0";
 
-/// The component package's `package.json`: named after the component (`jobQueue` →
-/// `job-queue-component`), `convex` as a peer dependency (the app's copy is used), and the
+/// The component package's `package.json`: named [`OutputLayout::package`] or after the
+/// component (`jobQueue` → `job-queue-component`), `convex` as a peer dependency (the app's copy is used), and the
 /// entry points an app imports: `./convex.config` (for `app.use`) and `./publicApi`.
 /// JSON rather than TypeScript, so it is serialized here rather than rendered by a template.
 fn package_manifest(component: &Component, options: &Options) -> Result<String, Error> {
@@ -338,12 +367,15 @@ fn package_manifest(component: &Component, options: &Options) -> Result<String, 
                 ))
             })
     };
-    let manifest = Manifest {
-        name: format!(
+    let name = layout.package.clone().unwrap_or_else(|| {
+        format!(
             "{}-component",
             durable_execution_storage_convex_ir::names::snake_case(&component.name)
                 .replace('_', "-")
-        ),
+        )
+    });
+    let manifest = Manifest {
+        name,
         version: env!("CARGO_PKG_VERSION"),
         private: true,
         description: format!(

@@ -1,5 +1,5 @@
 //! `durable-execution-storage-convex-codegen generate|check [--root DIR] [--config FILE]`
-//! `durable-execution-storage-convex-codegen generate|check --declaration PATH [--out DIR] [--app DIR]`
+//! `durable-execution-storage-convex-codegen generate|check --declaration PATH [--out DIR] [--app DIR] [--package NAME]`
 //!
 //! Without `--declaration`, every target of the config file (`codegen.json` at the root) is
 //! generated or checked; without that file, the repository's own declaration
@@ -53,6 +53,10 @@ struct Args {
     /// With `--declaration`: the app's functions directory (the app module and _generated/).
     #[arg(long, requires = "declaration", default_value = "convex/app")]
     app: String,
+    /// With `--declaration`: the npm name the app installs the component package under (the
+    /// app module then imports the public API through it); without, by relative path.
+    #[arg(long, requires = "declaration")]
+    package: Option<String>,
 }
 
 impl Args {
@@ -61,7 +65,10 @@ impl Args {
             Some(declaration) => Ok(vec![Options {
                 root: self.root.clone(),
                 declaration: declaration.clone(),
-                layout: OutputLayout::new(&self.out, &self.app),
+                layout: OutputLayout {
+                    package: self.package.clone(),
+                    ..OutputLayout::new(&self.out, &self.app)
+                },
             }]),
             None => Options::from_config(&self.root, &self.config),
         }

@@ -18,6 +18,12 @@ step "npm ci (convex/, from the committed lockfile)"
 if ! cmp -s convex/package-lock.json convex/node_modules/.installed-from-lockfile 2>/dev/null; then
   (cd convex && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-from-lockfile)
 fi
+# The app installs the generated component package as a copy (convex/.npmrc): refresh it when
+# generated/ changed since (cargo codegen generate).
+if ! diff -rq --exclude=node_modules generated \
+  convex/node_modules/@durable-execution/storage-convex-component >/dev/null 2>&1; then
+  (cd convex && npm run --silent refresh:component)
+fi
 done_step
 
 step "cargo fmt --check"
@@ -32,7 +38,7 @@ step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 done_step
 
-step "generated/ is up to date (cargo codegen check)"
+step "generated code is up to date, both declarations of codegen.json (cargo codegen check)"
 cargo codegen check
 done_step
 
@@ -44,8 +50,12 @@ step "prettier --check"
 (cd convex && npm run --silent format:check)
 done_step
 
-step "vitest (convex-test)"
+step "vitest (convex-test; the app and the job queue example)"
 (cd convex && npx vitest run)
+done_step
+
+step "bundle check (esbuild as Convex's CLI bundles the apps and their components)"
+(cd convex && npm run --silent bundle:check)
 done_step
 
 step "cargo test --workspace"

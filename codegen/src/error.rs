@@ -19,6 +19,9 @@ pub enum Error {
     },
     #[error("template registration: {0}")]
     TemplateRegistration(#[from] Box<handlebars::TemplateError>),
+    /// The config file (`codegen.json`) or a layout is invalid.
+    #[error("config: {0}")]
+    Config(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -27,28 +27,57 @@ pub type RelativePath = String;
 /// Where the generated files go, relative to the repository root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLayout {
-    /// Everything under it is generated (stale files there are removed).
+    /// The component's npm package: everything under it is generated (stale files there are
+    /// removed), including its `package.json`.
     pub generated_dir: String,
     /// The component's functions directory (holds `convex.config.ts`).
     pub component_dir: String,
     /// The public API module (`.ts`).
     pub public_api: String,
-    /// The app's functions directory; its `_generated/` is generated, the rest is not.
+    /// The app's functions directory; its `_generated/` and the app module are generated, the
+    /// rest (its `convex.config.ts`) is not.
     pub app_dir: String,
+    /// The npm name of the component package when the app installs it (`"file:"` dependency):
+    /// the app module then imports the public API through it, as from a published component.
+    /// `None`: the app imports it by relative path, and the package is named after the
+    /// component (`jobQueue` → `job-queue-component`).
+    pub package: Option<String>,
 }
 
 impl Default for OutputLayout {
+    /// The repository's own component: `generated/`, installed by `convex/` as
+    /// [`DEFAULT_PACKAGE`], and `convex/app`.
     fn default() -> Self {
         OutputLayout {
-            generated_dir: "generated".into(),
-            component_dir: "generated/component".into(),
-            public_api: "generated/publicApi.ts".into(),
-            app_dir: "convex/app".into(),
+            package: Some(DEFAULT_PACKAGE.to_owned()),
+            ..OutputLayout::new("generated", "convex/app")
         }
     }
 }
 
 impl OutputLayout {
+    /// The component package in `out` (`out/component/`, `out/publicApi.ts`,
+    /// `out/package.json`) and the app module in `app`, both relative to the root.
+    pub fn new(out: &str, app: &str) -> Self {
+        let out = out.trim_end_matches('/');
+        OutputLayout {
+            generated_dir: out.to_owned(),
+            component_dir: format!("{out}/component"),
+            public_api: format!("{out}/publicApi.ts"),
+            app_dir: app.trim_end_matches('/').to_owned(),
+            package: None,
+        }
+    }
+
+    /// How the app module imports the public API: through the package when the app installs
+    /// it, else by relative path.
+    pub fn public_api_import(&self) -> String {
+        match &self.package {
+            Some(package) => format!("{package}/publicApi"),
+            None => view::relative_module(&self.app_dir, &self.public_api_module()),
+        }
+    }
+
     /// The public API module's import path (without extension).
     pub fn public_api_module(&self) -> String {
         self.public_api
@@ -66,7 +95,7 @@ impl OutputLayout {
     }
 }
 
-/// What [`generate`] and [`check`] work on.
+/// What [`generate`] and [`check`] work on: one declaration and where its output goes.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The repository root.
@@ -77,17 +106,92 @@ pub struct Options {
 }
 
 impl Options {
+    /// The repository's own declaration (`src/declaration.rs`) and layout.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Options {
             root: root.into(),
-            declaration: PathBuf::from("src/declaration.rs"),
+            declaration: PathBuf::from(DEFAULT_DECLARATION),
             layout: OutputLayout::default(),
         }
+    }
+
+    /// Every target of the config file `config` (relative to `root`), or [`Options::new`]
+    /// alone when there is no such file. See [`Config`] for its format.
+    pub fn from_config(root: impl Into<PathBuf>, config: &Path) -> Result<Vec<Self>, Error> {
+        let root = root.into();
+        let path = root.join(config);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(vec![Options::new(root)])
+            }
+            Err(error) => return Err(Error::io(&path, error)),
+        };
+        let parsed: Config = serde_json::from_str(&text)
+            .map_err(|error| Error::Config(format!("{}: {error}", display_path(config))))?;
+        if parsed.targets.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: `targets` is empty",
+                display_path(config)
+            )));
+        }
+        Ok(parsed
+            .targets
+            .into_iter()
+            .map(|target| Options {
+                root: root.clone(),
+                declaration: target.declaration,
+                layout: OutputLayout {
+                    package: target.package,
+                    ..OutputLayout::new(&target.out, &target.app)
+                },
+            })
+            .collect())
     }
 
     fn declaration_path(&self) -> PathBuf {
         self.root.join(&self.declaration)
     }
+}
+
+/// The npm name of the repository's own component package (`generated/package.json`).
+pub const DEFAULT_PACKAGE: &str = "@durable-execution/storage-convex-component";
+
+/// The declaration of [`Options::new`].
+pub const DEFAULT_DECLARATION: &str = "src/declaration.rs";
+
+/// The file the CLI reads its targets from, at the root, when given no `--declaration`.
+pub const DEFAULT_CONFIG: &str = "codegen.json";
+
+/// The config file (`codegen.json`): the declarations of the repository and where each one's
+/// output goes, all paths relative to the root.
+///
+/// ```json
+/// { "targets": [
+///     { "declaration": "src/declaration.rs", "out": "generated", "app": "convex/app",
+///       "package": "@durable-execution/storage-convex-component" },
+///     { "declaration": "examples/job_queue/src/lib.rs",
+///       "out": "examples/job_queue/generated", "app": "examples/job_queue/app" } ] }
+/// ```
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub targets: Vec<Target>,
+}
+
+/// One declaration and its output ([`OutputLayout::new`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The file holding the `#[convex_component]` module.
+    pub declaration: PathBuf,
+    /// The component's npm package directory.
+    pub out: String,
+    /// The app's functions directory.
+    pub app: String,
+    /// [`OutputLayout::package`].
+    #[serde(default)]
+    pub package: Option<String>,
 }
 
 /// Every generated file, by path relative to the repository root, for the default layout.
@@ -206,6 +310,95 @@ pub fn render_with_layout(
     Ok(files)
 }
 
+/// Every file of a target, by path relative to the repository root: [`render_with_layout`]'s
+/// TypeScript and the component package's `package.json`.
+pub fn render_target(
+    component: &Component,
+    options: &Options,
+) -> Result<BTreeMap<RelativePath, String>, Error> {
+    let mut files = render_with_layout(component, &options.layout)?;
+    files.insert(
+        format!("{}/package.json", options.layout.generated_dir),
+        package_manifest(component, options)?,
+    );
+    Ok(files)
+}
+
+/// The range of `convex` versions the generated code is tested with (`convex/package.json`).
+pub const CONVEX_PEER_RANGE: &str = "^1.48.0";
+
+/// The component package's `package.json`: named [`OutputLayout::package`] or after the
+/// component (`jobQueue` → `job-queue-component`), `convex` as a peer dependency (the app's copy is used), and the
+/// entry points an app imports: `./convex.config` (for `app.use`) and `./publicApi`.
+/// JSON rather than TypeScript, so it is serialized here rather than rendered by a template.
+fn package_manifest(component: &Component, options: &Options) -> Result<String, Error> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Manifest {
+        name: String,
+        version: &'static str,
+        private: bool,
+        description: String,
+        #[serde(rename = "type")]
+        module_type: &'static str,
+        exports: Exports,
+        peer_dependencies: PeerDependencies,
+    }
+    #[derive(serde::Serialize)]
+    struct Exports {
+        #[serde(rename = "./convex.config")]
+        convex_config: String,
+        #[serde(rename = "./publicApi")]
+        public_api: String,
+    }
+    #[derive(serde::Serialize)]
+    struct PeerDependencies {
+        convex: &'static str,
+    }
+    let layout = &options.layout;
+    let inside = |path: &str| -> Result<String, Error> {
+        path.strip_prefix(&layout.generated_dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map(|rest| format!("./{rest}"))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{path} is outside the component package {}",
+                    layout.generated_dir
+                ))
+            })
+    };
+    let name = layout.package.clone().unwrap_or_else(|| {
+        format!(
+            "{}-component",
+            durable_execution_storage_convex_ir::names::snake_case(&component.name)
+                .replace('_', "-")
+        )
+    });
+    let manifest = Manifest {
+        name,
+        version: env!("CARGO_PKG_VERSION"),
+        private: true,
+        description: format!(
+            "@generated by durable-execution-storage-convex-codegen from {}. DO NOT EDIT. \
+             The Convex component `{}` and its auth-protected public API.",
+            display_path(&options.declaration),
+            component.name
+        ),
+        module_type: "module",
+        exports: Exports {
+            convex_config: inside(&format!("{}/convex.config.ts", layout.component_dir))?,
+            public_api: inside(&layout.public_api)?,
+        },
+        peer_dependencies: PeerDependencies {
+            convex: CONVEX_PEER_RANGE,
+        },
+    };
+    let mut json = serde_json::to_string_pretty(&manifest)
+        .map_err(|error| Error::Config(format!("package.json: {error}")))?;
+    json.push('\n');
+    Ok(json)
+}
+
 /// Reads and parses the declaration; errors render as `path:line:col: error: message`.
 pub fn load_declaration(options: &Options) -> Result<Component, Error> {
     let path = options.declaration_path();
@@ -232,7 +425,7 @@ pub struct Report {
 pub fn generate(options: &Options) -> Result<Report, Error> {
     let started = Instant::now();
     let component = load_declaration(options)?;
-    let files = render_with_layout(&component, &options.layout)?;
+    let files = render_target(&component, options)?;
     let mut report = Report::default();
     for (path, content) in &files {
         let absolute = options.root.join(path);
@@ -295,7 +488,7 @@ impl std::fmt::Display for CheckReport {
 /// Compares the files on disk with what [`generate`] would write, without writing anything.
 pub fn check(options: &Options) -> Result<CheckReport, Error> {
     let component = load_declaration(options)?;
-    let files = render_with_layout(&component, &options.layout)?;
+    let files = render_target(&component, options)?;
     let mut report = CheckReport::default();
     for (path, content) in &files {
         let absolute = options.root.join(path);
@@ -346,8 +539,8 @@ fn list_files(root: &Path, dir: &str, out: &mut Vec<RelativePath>) -> Result<(),
     for entry in entries {
         let entry = entry.map_err(|error| Error::io(&absolute, error))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        // `generated/node_modules` links to `convex/node_modules` so that bundlers resolve
-        // `convex/*` from the generated files; it is the project's, not a stale output.
+        // A component package may have its own dependencies installed (`npm install` in it):
+        // they are not outputs.
         if name == "node_modules" {
             continue;
         }

@@ -5,6 +5,11 @@
 //                      [--env KEY=VALUE]... [--no-transaction-limits]
 //                      [--redact-errors] [--exit-with-stdin] [--verbose]
 //
+// --app and --component default to the env vars LOCAL_CONVEX_APP (a directory)
+// and LOCAL_CONVEX_COMPONENTS (`NAME=DIR[,NAME=DIR]...`), then to this package's
+// app/ and ../generated/component: so that a launcher that only sets the
+// environment (the Rust crate's LocalConvexServer) can serve another app, such
+// as examples/job_queue/app.
 // Prints `listening on http://127.0.0.1:PORT` to stdout once ready. Besides
 // Convex's routes, /instance/<id>/api/... runs against a separate database per
 // <id>, so that concurrent tests can share one server (see http.ts).
@@ -44,10 +49,21 @@ function splitPair(flag: string, pair: string | undefined): [string, string] {
   return [pair.slice(0, at), pair.slice(at + 1)]
 }
 
+/** `--component` pairs from LOCAL_CONVEX_COMPONENTS, or undefined when unset or empty. */
+function componentsFromEnv(): Options['components'] | undefined {
+  const list = process.env.LOCAL_CONVEX_COMPONENTS?.trim()
+  if (list === undefined || list === '') return undefined
+  return list.split(',').map((pair) => {
+    const [name, dir] = splitPair('LOCAL_CONVEX_COMPONENTS', pair.trim())
+    return { name, dir: resolve(dir) }
+  })
+}
+
 function parseArgs(argv: string[]): Options {
+  const appFromEnv = process.env.LOCAL_CONVEX_APP?.trim()
   const options: Options = {
     port: 0,
-    appDir: resolve(packageDir, 'app'),
+    appDir: appFromEnv ? resolve(appFromEnv) : resolve(packageDir, 'app'),
     components: [],
     env: {},
     transactionLimits: true,
@@ -95,12 +111,13 @@ function parseArgs(argv: string[]): Options {
         usage(`unknown argument: ${flag}`)
     }
   }
-  options.components = components ?? [
-    {
-      name: 'taskExecutionsStorage',
-      dir: resolve(packageDir, '../generated/component'),
-    },
-  ]
+  options.components = components ??
+    componentsFromEnv() ?? [
+      {
+        name: 'taskExecutionsStorage',
+        dir: resolve(packageDir, '../generated/component'),
+      },
+    ]
   return options
 }
 

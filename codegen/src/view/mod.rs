@@ -208,10 +208,7 @@ pub fn app_module(component: &Component, layout: &OutputLayout) -> AppModuleFile
     AppModuleFile {
         app_module: component.app_module.clone(),
         factory,
-        public_api_import_literal: crate::layout::quote(&relative_module(
-            &layout.app_dir,
-            &layout.public_api_module(),
-        )),
+        public_api_import_literal: crate::layout::quote(&layout.public_api_import()),
         component_name: component.name.clone(),
         names,
     }

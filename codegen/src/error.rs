@@ -19,6 +19,9 @@ pub enum Error {
     },
     #[error("template registration: {0}")]
     TemplateRegistration(#[from] Box<handlebars::TemplateError>),
+    /// A rendered file that does not parse as TypeScript (a bug of a template).
+    #[error("formatting {path}: {message}")]
+    Format { path: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

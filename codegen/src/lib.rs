@@ -7,6 +7,7 @@
 //! files; [`check`] reports (with diffs) what `generate` would change, for CI.
 
 mod error;
+pub mod format;
 mod layout;
 mod templates;
 pub mod view;
@@ -203,7 +204,13 @@ pub fn render_with_layout(
         format!("{app_generated}/dataModel.ts"),
         templates.render(templates::APP_GENERATED_DATA_MODEL, &())?,
     );
-    Ok(files)
+    files
+        .into_iter()
+        .map(|(path, text)| {
+            let formatted = format::typescript(&path, text)?;
+            Ok((path, formatted))
+        })
+        .collect()
 }
 
 /// Reads and parses the declaration; errors render as `path:line:col: error: message`.

@@ -80,18 +80,19 @@ export function checkChildrenBudget(children: number[], costs: Costs) {
     reads += costs.readsPerItem + count * costs.readsPerChild
     writes += costs.writesPerItem + count * costs.writesPerChild
     total += count
-    const limit: Limit | undefined =
-      reads > QUERY_BUDGET
-        ? 'indexLookups'
-        : writes > WRITE_BUDGET
-          ? 'documentsWritten'
-          : total > MAX_ARRAY_LEN
-            ? 'items'
-            : undefined
+    const limit: Limit | undefined = reads > QUERY_BUDGET
+      ? 'indexLookups'
+      : writes > WRITE_BUDGET
+      ? 'documentsWritten'
+      : total > MAX_ARRAY_LEN
+      ? 'items'
+      : undefined
     if (limit !== undefined) {
       limitExceeded(
         limit,
-        `${children.length} requests with ${children.reduce((a, b) => a + b, 0)} children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); the first ${index} requests do`,
+        `${children.length} requests with ${
+          children.reduce((a, b) => a + b, 0)
+        } children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); the first ${index} requests do`,
         index,
       )
     }
@@ -213,7 +214,9 @@ export class Budget {
       const named = typeof key === 'string' ? ` ${JSON.stringify(key)}` : ''
       limitExceeded(
         'documentSize',
-        `the document${named}${path === undefined ? '' : ` (${path})`} would be ${bytes} bytes; Convex stores at most ${DOCUMENT_BYTES_MAX}`,
+        `the document${named}${
+          path === undefined ? '' : ` (${path})`
+        } would be ${bytes} bytes; Convex stores at most ${DOCUMENT_BYTES_MAX}`,
         this.fits,
         details,
       )
@@ -261,7 +264,9 @@ export class Budget {
   private refuse(limit: Limit, what: string): never {
     limitExceeded(
       limit,
-      `this call would ${what}; its first ${Math.max(this.fits, this.fitsAtLeast)} ${this.unit} fit: send fewer per call`,
+      `this call would ${what}; its first ${
+        Math.max(this.fits, this.fitsAtLeast)
+      } ${this.unit} fit: send fewer per call`,
       Math.max(this.fits, this.fitsAtLeast),
     )
   }

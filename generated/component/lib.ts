@@ -158,8 +158,9 @@ async function assertTaskExecutionUniqueBySleepingTaskUniqueId(
   }
   const existing = await ctx.db
     .query('taskExecutions')
-    .withIndex('by_sleepingTaskUniqueId', (q) =>
-      q.eq('sleepingTaskUniqueId', doc.sleepingTaskUniqueId),
+    .withIndex(
+      'by_sleepingTaskUniqueId',
+      (q) => q.eq('sleepingTaskUniqueId', doc.sleepingTaskUniqueId),
     )
     .first()
   if (existing !== null) {
@@ -168,7 +169,9 @@ async function assertTaskExecutionUniqueBySleepingTaskUniqueId(
       code: 'ALREADY_EXISTS',
       index: 'by_sleepingTaskUniqueId',
       value,
-      message: `taskExecutions already holds a document with sleepingTaskUniqueId ${JSON.stringify(value)}`,
+      message: `taskExecutions already holds a document with sleepingTaskUniqueId ${
+        JSON.stringify(value)
+      }`,
     })
   }
 }
@@ -231,8 +234,9 @@ export const getManyBySleepingTaskUniqueId = query({
     for (const request of args.requests) {
       const doc = await ctx.db
         .query('taskExecutions')
-        .withIndex('by_sleepingTaskUniqueId', (q) =>
-          q.eq('sleepingTaskUniqueId', request.sleepingTaskUniqueId),
+        .withIndex(
+          'by_sleepingTaskUniqueId',
+          (q) => q.eq('sleepingTaskUniqueId', request.sleepingTaskUniqueId),
         )
         .first()
       budget.read(doc)
@@ -306,7 +310,8 @@ export const updateManyByIdAndInsertChildrenIfUpdated = mutation({
         for (const [childIndex, child] of children.entries()) {
           const item = { ...child, parentExecutionDocId: doc._id }
           applyServerTime(item, TASK_EXECUTION_SERVER_TIME, now)
-          const path = `requests[${index}].childrenTaskExecutionsToInsertIfAnyUpdated[${childIndex}]`
+          const path =
+            `requests[${index}].childrenTaskExecutionsToInsertIfAnyUpdated[${childIndex}]`
           budget.write(item, path)
           await assertTaskExecutionUniqueByExecutionId(ctx, item)
           await assertTaskExecutionUniqueBySleepingTaskUniqueId(ctx, item)
@@ -334,8 +339,10 @@ export const updateByStatusAndStartAtLessThanAndReturn = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex('by_shard_status_startAt', (q) =>
-        q.eq('shard', args.shard).eq('status', args.status).lt('startAt', args.startAtLessThan),
+      .withIndex(
+        'by_shard_status_startAt',
+        (q) =>
+          q.eq('shard', args.shard).eq('status', args.status).lt('startAt', args.startAtLessThan),
       )
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
@@ -383,8 +390,7 @@ export const updateByStatusAndOCFPStatusAndACCZeroAndReturn = mutation({
           .eq('status', args.status)
           .eq('ocfpStatus', args.ocfpStatus)
           .eq('acc', 0)
-          .lt('updatedAt', now),
-      )
+          .lt('updatedAt', now))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     const results: UpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns = []
@@ -417,8 +423,9 @@ export const updateByCloseStatusAndReturn = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex('by_shard_closeStatus_updatedAt', (q) =>
-        q.eq('shard', args.shard).eq('closeStatus', args.closeStatus).lt('updatedAt', now),
+      .withIndex(
+        'by_shard_closeStatus_updatedAt',
+        (q) => q.eq('shard', args.shard).eq('closeStatus', args.closeStatus).lt('updatedAt', now),
       )
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
@@ -466,8 +473,7 @@ export const updateByStatusAndIsSleepingTaskAndExpiresAtLessThan = mutation({
           .eq('status', args.status)
           .eq('isSleepingTask', args.isSleepingTask)
           .gte('expiresAt', 0)
-          .lt('expiresAt', args.expiresAtLessThan),
-      )
+          .lt('expiresAt', args.expiresAtLessThan))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     // Every document is read (and counted) before the first patch.
@@ -498,8 +504,9 @@ export const updateByOCFPExpiresAt = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex('by_ocfpExpiresAt', (q) =>
-        q.gte('ocfpExpiresAt', 0).lt('ocfpExpiresAt', args.ocfpExpiresAtLessThan),
+      .withIndex(
+        'by_ocfpExpiresAt',
+        (q) => q.gte('ocfpExpiresAt', 0).lt('ocfpExpiresAt', args.ocfpExpiresAtLessThan),
       )
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
@@ -531,8 +538,9 @@ export const updateByCloseExpiresAt = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex('by_closeExpiresAt', (q) =>
-        q.gte('closeExpiresAt', 0).lt('closeExpiresAt', args.closeExpiresAtLessThan),
+      .withIndex(
+        'by_closeExpiresAt',
+        (q) => q.gte('closeExpiresAt', 0).lt('closeExpiresAt', args.closeExpiresAtLessThan),
       )
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
@@ -568,8 +576,7 @@ export const updateByExecutorIdAndNPCAndReturn = mutation({
           .eq('shard', args.shard)
           .eq('executorId', args.executorId)
           .eq('npc', args.npc)
-          .lt('updatedAt', now),
-      )
+          .lt('updatedAt', now))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     const results: UpdateByExecutorIdAndNPCAndReturnReturns = []
@@ -602,8 +609,9 @@ export const getManyByParentExecutionId = query({
     for (const request of args.requests) {
       const query = ctx.db
         .query('taskExecutions')
-        .withIndex('by_parentExecutionId_isFinished', (q) =>
-          q.eq('parentExecutionId', request.parentExecutionId),
+        .withIndex(
+          'by_parentExecutionId_isFinished',
+          (q) => q.eq('parentExecutionId', request.parentExecutionId),
         )
         .order('asc')
       const docs: GetManyByParentExecutionIdReturns[number] = []
@@ -636,8 +644,13 @@ export const updateManyByParentExecutionIdAndIsFinished = mutation({
       const patch = taskExecutionPatch(request.update, now)
       const query = ctx.db
         .query('taskExecutions')
-        .withIndex('by_parentExecutionId_isFinished', (q) =>
-          q.eq('parentExecutionId', request.parentExecutionId).eq('isFinished', request.isFinished),
+        .withIndex(
+          'by_parentExecutionId_isFinished',
+          (q) =>
+            q.eq('parentExecutionId', request.parentExecutionId).eq(
+              'isFinished',
+              request.isFinished,
+            ),
         )
         .order('asc')
       // Every match is read (and counted) before the first patch.
@@ -679,8 +692,7 @@ export const updateAndDecrementParentACCByIsFinishedAndCloseStatus = mutation({
           .eq('shard', args.shard)
           .eq('isFinished', args.isFinished)
           .eq('closeStatus', args.closeStatus)
-          .lt('updatedAt', now),
-      )
+          .lt('updatedAt', now))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     // Every document is read (and counted) before the first patch.

@@ -365,9 +365,7 @@ export function makeTaskExecutionsStoragePublicApi(
         // The component deletes one batch per transaction: call it until nothing is left.
         let more = true
         while (more) {
-          more = await ctx.runMutation(component.lib.deleteAll, {
-            limit: DELETE_ALL_MAX_LIMIT,
-          })
+          more = await ctx.runMutation(component.lib.deleteAll, { limit: DELETE_ALL_MAX_LIMIT })
         }
         return null
       },

@@ -29,6 +29,7 @@ import {
   UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_SERVER_TIME,
   applyServerTime,
 } from './clock'
+import { matchesFilters } from './filters'
 import {
   DELETE_ALL_MAX_LIMIT,
   GET_MANY_BY_ID_MAX_ITEMS,
@@ -95,19 +96,6 @@ import {
   type UpdateByStatusAndStartAtLessThanAndReturnReturns,
 } from './validators'
 
-/** Whether `doc` matches every given filter; a document that does not counts as not found. */
-function matchesFilters<T extends object>(doc: T, filters: Partial<T> | undefined): boolean {
-  if (filters === undefined) {
-    return true
-  }
-  for (const [field, expected] of Object.entries(filters)) {
-    if (expected !== undefined && doc[field as keyof T] !== expected) {
-      return false
-    }
-  }
-  return true
-}
-
 /**
  * The patch an update request makes on a `taskExecutions` document: every field it sets, and
  * `undefined` (which removes the field) for every field its `unset` names.
@@ -136,11 +124,12 @@ async function assertTaskExecutionUniqueByExecutionId(ctx: MutationCtx, doc: Tas
     .first()
   if (existing !== null) {
     const value = doc.executionId
+    const shown = JSON.stringify(value)
     throw new ConvexError({
       code: 'ALREADY_EXISTS',
       index: 'by_executionId',
       value,
-      message: `taskExecutions already holds a document with executionId ${JSON.stringify(value)}`,
+      message: `taskExecutions already holds a document with executionId ${shown}`,
     })
   }
 }
@@ -165,13 +154,12 @@ async function assertTaskExecutionUniqueBySleepingTaskUniqueId(
     .first()
   if (existing !== null) {
     const value = doc.sleepingTaskUniqueId
+    const shown = JSON.stringify(value)
     throw new ConvexError({
       code: 'ALREADY_EXISTS',
       index: 'by_sleepingTaskUniqueId',
       value,
-      message: `taskExecutions already holds a document with sleepingTaskUniqueId ${
-        JSON.stringify(value)
-      }`,
+      message: `taskExecutions already holds a document with sleepingTaskUniqueId ${shown}`,
     })
   }
 }
@@ -289,13 +277,13 @@ export const updateManyByIdAndInsertChildrenIfUpdated = mutation({
       UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_MAX_ITEMS,
     )
     checkNumbers(args, UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_ARGS_NUMBERS)
+    const now = Date.now()
+    const budget = new Budget('requests', 'executionId')
     const children: number[] = []
     for (const request of args.requests) {
       children.push(request.childrenTaskExecutionsToInsertIfAnyUpdated.length)
     }
     checkChildrenBudget(children, UPDATE_MANY_BY_ID_AND_INSERT_CHILDREN_IF_UPDATED_COSTS)
-    const now = Date.now()
-    const budget = new Budget('requests', 'executionId')
     for (const [index, request] of args.requests.entries()) {
       const patch = taskExecutionPatch(request.update, now)
       const doc = await ctx.db
@@ -339,11 +327,11 @@ export const updateByStatusAndStartAtLessThanAndReturn = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex(
-        'by_shard_status_startAt',
-        (q) =>
-          q.eq('shard', args.shard).eq('status', args.status).lt('startAt', args.startAtLessThan),
-      )
+      .withIndex('by_shard_status_startAt', (q) =>
+        q
+          .eq('shard', args.shard)
+          .eq('status', args.status)
+          .lt('startAt', args.startAtLessThan))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     const results: UpdateByStatusAndStartAtLessThanAndReturnReturns = []
@@ -423,10 +411,11 @@ export const updateByCloseStatusAndReturn = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex(
-        'by_shard_closeStatus_updatedAt',
-        (q) => q.eq('shard', args.shard).eq('closeStatus', args.closeStatus).lt('updatedAt', now),
-      )
+      .withIndex('by_shard_closeStatus_updatedAt', (q) =>
+        q
+          .eq('shard', args.shard)
+          .eq('closeStatus', args.closeStatus)
+          .lt('updatedAt', now))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     const results: UpdateByCloseStatusAndReturnReturns = []
@@ -504,10 +493,10 @@ export const updateByOCFPExpiresAt = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex(
-        'by_ocfpExpiresAt',
-        (q) => q.gte('ocfpExpiresAt', 0).lt('ocfpExpiresAt', args.ocfpExpiresAtLessThan),
-      )
+      .withIndex('by_ocfpExpiresAt', (q) =>
+        q
+          .gte('ocfpExpiresAt', 0)
+          .lt('ocfpExpiresAt', args.ocfpExpiresAtLessThan))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     // Every document is read (and counted) before the first patch.
@@ -538,10 +527,10 @@ export const updateByCloseExpiresAt = mutation({
     const budget = new Budget('documents', 'executionId')
     const query = ctx.db
       .query('taskExecutions')
-      .withIndex(
-        'by_closeExpiresAt',
-        (q) => q.gte('closeExpiresAt', 0).lt('closeExpiresAt', args.closeExpiresAtLessThan),
-      )
+      .withIndex('by_closeExpiresAt', (q) =>
+        q
+          .gte('closeExpiresAt', 0)
+          .lt('closeExpiresAt', args.closeExpiresAtLessThan))
       .order('asc')
     const update = taskExecutionPatch(args.update, now)
     // Every document is read (and counted) before the first patch.
@@ -644,14 +633,10 @@ export const updateManyByParentExecutionIdAndIsFinished = mutation({
       const patch = taskExecutionPatch(request.update, now)
       const query = ctx.db
         .query('taskExecutions')
-        .withIndex(
-          'by_parentExecutionId_isFinished',
-          (q) =>
-            q.eq('parentExecutionId', request.parentExecutionId).eq(
-              'isFinished',
-              request.isFinished,
-            ),
-        )
+        .withIndex('by_parentExecutionId_isFinished', (q) =>
+          q
+            .eq('parentExecutionId', request.parentExecutionId)
+            .eq('isFinished', request.isFinished))
         .order('asc')
       // Every match is read (and counted) before the first patch.
       const docs: Doc<'taskExecutions'>[] = []
@@ -707,27 +692,28 @@ export const updateAndDecrementParentACCByIsFinishedAndCloseStatus = mutation({
     for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
-    // Then each patched document that has a parent and is not the parent's finalize task
-    // stops counting among the parent's active children (an only child leaves none). The
-    // parent is read again for every child: several children of one parent may be in this
-    // batch. The parent's required update fields change with it, as in the original.
+    // Then each patched document that refers to another by `parentExecutionId` and whose
+    // `isFinalizeOfParent` is not true takes one from the `acc` of the document it refers to
+    // (never below 0), or resets it to 0 when its `isOnlyChildOfParent` is true. The
+    // referenced document is read again for every patched one: several may refer to it in this
+    // batch. Its required update fields change with it.
     budget.restart()
     for (const { doc } of patched) {
-      const parentExecutionId = doc.parentExecutionId
-      if (parentExecutionId !== undefined && doc.isFinalizeOfParent !== true) {
-        const parent = await ctx.db
+      const key = doc.parentExecutionId
+      if (key !== undefined && doc.isFinalizeOfParent !== true) {
+        const target = await ctx.db
           .query('taskExecutions')
-          .withIndex('by_executionId', (q) => q.eq('executionId', parentExecutionId))
+          .withIndex('by_executionId', (q) => q.eq('executionId', key))
           .first()
-        budget.read(parent)
-        if (parent !== null) {
+        budget.read(target)
+        if (target !== null) {
           const patch: Partial<TaskExecution> = {
-            acc: doc.isOnlyChildOfParent === true ? 0 : Math.max(0, parent.acc - 1),
+            acc: doc.isOnlyChildOfParent === true ? 0 : Math.max(0, target.acc - 1),
             updatedAt: args.update.updatedAt,
           }
           applyServerTime(patch, TASK_EXECUTION_SERVER_TIME, now)
-          budget.patch(parent, patch)
-          await ctx.db.patch(parent._id, patch)
+          budget.patch(target, patch)
+          await ctx.db.patch(target._id, patch)
         }
       }
       budget.done()

@@ -115,7 +115,10 @@ pub fn render_with_layout(
             &view::validators::build(component)?,
         )?,
     );
-    modules.insert("budget", templates.render(templates::COMPONENT_BUDGET, &())?);
+    modules.insert(
+        "budget",
+        templates.render(templates::COMPONENT_BUDGET, &())?,
+    );
     modules.insert(
         "checks",
         templates.render(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use durable_execution_storage_convex_codegen::{
-    check, generate, load_declaration, render, Error, Options,
+    check, format, generate, load_declaration, render, Error, Options,
 };
 
 fn repo_root() -> PathBuf {
@@ -237,35 +237,39 @@ fn cli_exit_codes() {
     assert!(stderr.starts_with("src/declaration.rs:1:"), "{stderr}");
 }
 
-/// The committed output passes prettier and tsc. The tools come from the convex/ project
-/// (`npm ci`, which the test command runs first); a missing install fails the test rather
-/// than passing it unchecked.
+/// The formatter's output is a fixed point: formatting a generated file again changes nothing
+/// (so `check` compares stable text, whatever the templates' whitespace).
 #[test]
-fn committed_output_passes_prettier_and_tsc() {
+fn generated_files_are_formatted() {
+    let component = load_declaration(&Options::new(repo_root())).expect("declaration parses");
+    for (path, content) in render(&component).expect("renders") {
+        let again = format::typescript(&path, content.clone()).expect("formats");
+        assert_eq!(again, content, "{path} changes when formatted again");
+    }
+}
+
+/// A file that does not parse is refused with its path, not written.
+#[test]
+fn unparsable_output_is_an_error() {
+    let error = format::typescript("generated/x.ts", "export const = (".into())
+        .expect_err("not TypeScript");
+    assert!(
+        error.to_string().starts_with("formatting generated/x.ts: "),
+        "{error}"
+    );
+}
+
+/// The committed output passes tsc (`--strict`). Its layout is the formatter's, checked by
+/// `the_committed_output_is_up_to_date`, not prettier's. tsc comes from the convex/ project
+/// (`npm ci`, which the test command runs first); a missing install fails the test rather than
+/// passing it unchecked.
+#[test]
+fn committed_output_passes_tsc() {
     let convex = repo_root().join("convex");
-    let prettier = convex.join("node_modules/.bin/prettier");
     let tsc = convex.join("node_modules/.bin/tsc");
     assert!(
-        prettier.exists() && tsc.exists(),
+        tsc.exists(),
         "convex/node_modules is not installed: run `cd convex && npm ci` (the test command does)"
-    );
-    let out = Command::new(&prettier)
-        .current_dir(repo_root())
-        .args([
-            "--config",
-            ".prettierrc.json",
-            "--check",
-            "generated",
-            "convex/app/taskExecutionsStorage.ts",
-            "convex/app/_generated",
-        ])
-        .output()
-        .expect("run prettier");
-    assert!(
-        out.status.success(),
-        "prettier --check: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
     let out = Command::new(&tsc)
         .current_dir(&convex)

@@ -56,12 +56,22 @@ pub struct ValidatorField {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TsType {
     /// `string`, `number`, `boolean`, `null`.
-    Keyword { name: &'static str },
+    Keyword {
+        name: &'static str,
+    },
     /// `value`: a JSON literal.
-    Literal { value: String },
-    Array { element: Box<TsType> },
-    Union { members: Vec<TsType> },
-    Object { props: Vec<TsProp> },
+    Literal {
+        value: String,
+    },
+    Array {
+        element: Box<TsType>,
+    },
+    Union {
+        members: Vec<TsType>,
+    },
+    Object {
+        props: Vec<TsProp>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,8 +7,7 @@ use durable_execution_storage_convex_ir::{Access, Component, Operation};
 
 use super::docs::{js_doc, Doc};
 use super::types::{
-    collect_named, json_string, operation_type_prefix, NamedType, Types, Validator,
-    ValidatorField,
+    collect_named, json_string, operation_type_prefix, NamedType, Types, Validator, ValidatorField,
 };
 use crate::error::Error;
 

@@ -131,7 +131,8 @@ function requireTestMode(name: string) {
 
 /**
  * The public API of the component, for `export const { ... } = ...` in an app module: the
- * storage API's functions with their names and kinds, argument and return validators.
+ * `taskExecutionsStorage` component's functions with their names and kinds, argument and
+ * return validators.
  */
 export function makeTaskExecutionsStoragePublicApi(
   component: ComponentApi,
@@ -365,9 +366,7 @@ export function makeTaskExecutionsStoragePublicApi(
         // The component deletes one batch per transaction: call it until nothing is left.
         let more = true
         while (more) {
-          more = await ctx.runMutation(component.lib.deleteAll, {
-            limit: DELETE_ALL_MAX_LIMIT,
-          })
+          more = await ctx.runMutation(component.lib.deleteAll, { limit: DELETE_ALL_MAX_LIMIT })
         }
         return null
       },

@@ -22,6 +22,9 @@ pub enum Error {
     /// The config file (`codegen.json`) or a layout is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// A rendered file that does not parse as TypeScript (a bug of a template).
+    #[error("formatting {path}: {message}")]
+    Format { path: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -7,7 +7,7 @@
 //! files; [`check`] reports (with diffs) what `generate` would change, for CI.
 
 mod error;
-mod layout;
+pub mod format;
 mod templates;
 pub mod view;
 
@@ -194,20 +194,77 @@ pub struct Target {
     pub package: Option<String>,
 }
 
-/// Every generated file, by path relative to the repository root, for the default layout.
+/// Every generated file, by path relative to the repository root, for the default declaration
+/// and layout.
 pub fn render(component: &Component) -> Result<BTreeMap<RelativePath, String>, Error> {
-    render_with_layout(component, &OutputLayout::default())
+    render_with_layout(component, DEFAULT_DECLARATION, &OutputLayout::default())
 }
 
-/// Every generated file, by path relative to the repository root.
+/// Every generated file, by path relative to the repository root, of the declaration at
+/// `declaration` (relative to the root: named in every file's header).
 pub fn render_with_layout(
     component: &Component,
+    declaration: &str,
     layout: &OutputLayout,
 ) -> Result<BTreeMap<RelativePath, String>, Error> {
-    let templates = Templates::new()?;
+    let templates = Templates::new(declaration)?;
     let component_dir = &layout.component_dir;
     let app_generated = format!("{}/_generated", layout.app_dir);
     let mut files = BTreeMap::new();
+
+    // The component's modules (every file of its directory but the config and the schema, which
+    // `_generated/api.ts` lists).
+    let mut modules = BTreeMap::new();
+    modules.insert(
+        "validators",
+        templates.render(
+            templates::COMPONENT_VALIDATORS,
+            &view::validators::build(component)?,
+        )?,
+    );
+    modules.insert(
+        "budget",
+        templates.render(templates::COMPONENT_BUDGET, &())?,
+    );
+    modules.insert(
+        "checks",
+        templates.render(
+            templates::COMPONENT_CHECKS,
+            &view::checks::build(component)?,
+        )?,
+    );
+    modules.insert(
+        "clock",
+        templates.render(templates::COMPONENT_CLOCK, &view::clock::build(component))?,
+    );
+    modules.insert(
+        "filters",
+        templates.render(templates::COMPONENT_FILTERS, &())?,
+    );
+    modules.insert(
+        "limits",
+        templates.render(
+            templates::COMPONENT_LIMITS,
+            &view::functions::build_limits(component),
+        )?,
+    );
+    modules.insert(
+        "lib",
+        templates.render(
+            templates::COMPONENT_LIB,
+            &view::functions::build_lib(component)?,
+        )?,
+    );
+    files.insert(
+        format!("{component_dir}/_generated/api.ts"),
+        templates.render(
+            templates::GENERATED_API,
+            &view::component_generated_api(modules.keys().map(|m| (*m).to_owned()).collect()),
+        )?,
+    );
+    for (module, text) in modules {
+        files.insert(format!("{component_dir}/{module}.ts"), text);
+    }
 
     let component_file = view::component_file(component);
     files.insert(
@@ -217,57 +274,6 @@ pub fn render_with_layout(
     files.insert(
         format!("{component_dir}/schema.ts"),
         templates.render(templates::COMPONENT_SCHEMA, &component_file)?,
-    );
-    files.insert(
-        format!("{component_dir}/validators.ts"),
-        templates.render(
-            templates::COMPONENT_VALIDATORS,
-            &view::validators::build(component)?,
-        )?,
-    );
-    files.insert(
-        format!("{component_dir}/budget.ts"),
-        templates.render(templates::COMPONENT_BUDGET, &())?,
-    );
-    files.insert(
-        format!("{component_dir}/checks.ts"),
-        templates.render(
-            templates::COMPONENT_CHECKS,
-            &view::checks::build(component)?,
-        )?,
-    );
-    files.insert(
-        format!("{component_dir}/clock.ts"),
-        templates.render(templates::COMPONENT_CLOCK, &view::clock::build(component))?,
-    );
-    files.insert(
-        format!("{component_dir}/limits.ts"),
-        templates.render(
-            templates::COMPONENT_LIMITS,
-            &view::functions::build_limits(component),
-        )?,
-    );
-    let mut lib = view::functions::build_lib(component)?;
-    for function in &mut lib.functions {
-        if let Some(range) = &mut function.update_range {
-            if let Some(step) = &range.decrement_parent {
-                range.then_step = templates
-                    .render_fragment(templates::COMPONENT_LIB_DECREMENT_PARENT, step)?
-                    .trim_end()
-                    .to_owned();
-            }
-        }
-    }
-    files.insert(
-        format!("{component_dir}/lib.ts"),
-        templates.render(templates::COMPONENT_LIB, &lib)?,
-    );
-    files.insert(
-        format!("{component_dir}/_generated/api.ts"),
-        templates.render(
-            templates::GENERATED_API,
-            &view::component_generated_api(component),
-        )?,
     );
     files.insert(
         format!("{component_dir}/_generated/server.ts"),
@@ -307,7 +313,14 @@ pub fn render_with_layout(
         format!("{app_generated}/dataModel.ts"),
         templates.render(templates::APP_GENERATED_DATA_MODEL, &())?,
     );
-    Ok(files)
+    // One place lays out every file: the templates print the code's shape only.
+    files
+        .into_iter()
+        .map(|(path, text)| {
+            let formatted = format::typescript(&path, text)?;
+            Ok((path, formatted))
+        })
+        .collect()
 }
 
 /// Every file of a target, by path relative to the repository root: [`render_with_layout`]'s
@@ -316,7 +329,11 @@ pub fn render_target(
     component: &Component,
     options: &Options,
 ) -> Result<BTreeMap<RelativePath, String>, Error> {
-    let mut files = render_with_layout(component, &options.layout)?;
+    let mut files = render_with_layout(
+        component,
+        &display_path(&options.declaration),
+        &options.layout,
+    )?;
     files.insert(
         format!("{}/package.json", options.layout.generated_dir),
         package_manifest(component, options)?,

@@ -80,18 +80,18 @@ export function checkChildrenBudget(children: number[], costs: Costs) {
     reads += costs.readsPerItem + count * costs.readsPerChild
     writes += costs.writesPerItem + count * costs.writesPerChild
     total += count
-    const limit: Limit | undefined =
-      reads > QUERY_BUDGET
-        ? 'indexLookups'
-        : writes > WRITE_BUDGET
-          ? 'documentsWritten'
-          : total > MAX_ARRAY_LEN
-            ? 'items'
-            : undefined
+    const limit: Limit | undefined = reads > QUERY_BUDGET
+      ? 'indexLookups'
+      : writes > WRITE_BUDGET
+      ? 'documentsWritten'
+      : total > MAX_ARRAY_LEN
+      ? 'items'
+      : undefined
     if (limit !== undefined) {
+      const childCount = children.reduce((a, b) => a + b, 0)
       limitExceeded(
         limit,
-        `${children.length} requests with ${children.reduce((a, b) => a + b, 0)} children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); the first ${index} requests do`,
+        `${children.length} requests with ${childCount} children do not fit in one call (at most ${QUERY_BUDGET} lookups, ${WRITE_BUDGET} writes and ${MAX_ARRAY_LEN} children); the first ${index} requests do`,
         index,
       )
     }
@@ -211,9 +211,10 @@ export class Budget {
         details[this.key] = key
       }
       const named = typeof key === 'string' ? ` ${JSON.stringify(key)}` : ''
+      const at = path === undefined ? '' : ` (${path})`
       limitExceeded(
         'documentSize',
-        `the document${named}${path === undefined ? '' : ` (${path})`} would be ${bytes} bytes; Convex stores at most ${DOCUMENT_BYTES_MAX}`,
+        `the document${named}${at} would be ${bytes} bytes; Convex stores at most ${DOCUMENT_BYTES_MAX}`,
         this.fits,
         details,
       )
@@ -259,10 +260,11 @@ export class Budget {
   }
 
   private refuse(limit: Limit, what: string): never {
+    const fits = Math.max(this.fits, this.fitsAtLeast)
     limitExceeded(
       limit,
-      `this call would ${what}; its first ${Math.max(this.fits, this.fitsAtLeast)} ${this.unit} fit: send fewer per call`,
-      Math.max(this.fits, this.fitsAtLeast),
+      `this call would ${what}; its first ${fits} ${this.unit} fit: send fewer per call`,
+      fits,
     )
   }
 }

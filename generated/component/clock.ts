@@ -41,8 +41,8 @@ export const UPDATE_BY_STATUS_AND_START_AT_LESS_THAN_AND_RETURN_ARGS_SERVER_TIME
 }
 
 /** The time arguments of `updateByStatusAndIsSleepingTaskAndExpiresAtLessThan`. */
-export const UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_SERVER_TIME: ServerTimes =
-  {
+export const UPDATE_BY_STATUS_AND_IS_SLEEPING_TASK_AND_EXPIRES_AT_LESS_THAN_ARGS_SERVER_TIME:
+  ServerTimes = {
     expiresAtLessThan: 'at_most_now',
   }
 

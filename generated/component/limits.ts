@@ -99,7 +99,7 @@ export const MAX_ARRAY_LEN = 8192
  * Convex's limit on one document, as Convex sizes it (`getConvexSize`, system fields included): a
  * larger one is never written.
  */
-export const DOCUMENT_BYTES_MAX = 1024 * 1024
+export const DOCUMENT_BYTES_MAX = 1 * 1024 * 1024
 
 /**
  * The most `_id` and `_creationTime` add to a document's size (a document to insert has none yet).

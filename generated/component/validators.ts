@@ -415,8 +415,9 @@ export type UpdateByStatusAndStartAtLessThanAndReturnReturns = Infer<
 >
 
 /** What `updateByStatusAndStartAtLessThanAndReturn` returns. Ids are plain strings. */
-export const vPublicUpdateByStatusAndStartAtLessThanAndReturnReturns =
-  v.array(vPublicTaskExecutionDoc)
+export const vPublicUpdateByStatusAndStartAtLessThanAndReturnReturns = v.array(
+  vPublicTaskExecutionDoc,
+)
 export type PublicUpdateByStatusAndStartAtLessThanAndReturnReturns = Infer<
   typeof vPublicUpdateByStatusAndStartAtLessThanAndReturnReturns
 >
@@ -440,8 +441,9 @@ export type UpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns = Infer<
 >
 
 /** What `updateByStatusAndOCFPStatusAndACCZeroAndReturn` returns. Ids are plain strings. */
-export const vPublicUpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns =
-  v.array(vPublicTaskExecutionDoc)
+export const vPublicUpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns = v.array(
+  vPublicTaskExecutionDoc,
+)
 export type PublicUpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns = Infer<
   typeof vPublicUpdateByStatusAndOCFPStatusAndACCZeroAndReturnReturns
 >

@@ -8,11 +8,10 @@ use durable_execution_storage_convex_ir::{
     Component, IntegerKind, Operation, TypeRef, MAX_SAFE_INTEGER,
 };
 
-use super::docs::js_doc;
+use super::docs::{js_doc, Doc};
 use super::types::{named_type, screaming_snake, FieldShape, NamedType, Types};
 use super::validators::named_types_in_order;
 use crate::error::Error;
-use crate::layout::{render_object_declaration, Expr, Prop};
 
 #[derive(Debug, Default, Serialize)]
 pub struct ChecksFile {
@@ -22,15 +21,44 @@ pub struct ChecksFile {
 /// `export const <name>: Fields = { ... }`: the fields of one type that hold numbers.
 #[derive(Debug, Serialize)]
 pub struct ShapeConstant {
-    pub doc: String,
-    /// The declaration, laid out.
-    pub declaration: String,
+    pub doc: Doc,
+    pub name: String,
+    pub fields: Vec<ShapeField>,
 }
 
-fn constant(doc: String, name: &str, props: Vec<Prop>) -> ShapeConstant {
+#[derive(Debug, Serialize)]
+pub struct ShapeField {
+    pub key: String,
+    pub shape: Shape,
+}
+
+/// What the numbers of a value must be, as the `shape` partial prints it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shape {
+    /// An integer in `[min, max]`; a bound at ±(2^53 - 1) is `safe_min`/`safe_max` (printed as
+    /// `Number.MAX_SAFE_INTEGER`).
+    Integer {
+        min: i64,
+        max: i64,
+        safe_min: bool,
+        safe_max: bool,
+    },
+    Finite,
+    Array {
+        element: Box<Shape>,
+    },
+    /// The fields of a named type, by their constant.
+    Object {
+        constant: String,
+    },
+}
+
+fn constant(doc: Doc, name: &str, fields: Vec<ShapeField>) -> ShapeConstant {
     ShapeConstant {
         doc,
-        declaration: render_object_declaration(&format!("export const {name}: Fields ="), props),
+        name: name.to_owned(),
+        fields,
     }
 }
 
@@ -90,11 +118,17 @@ pub fn args_have_numbers(component: &Component, operation: &Operation) -> Result
 }
 
 /// The `{ field: shape }` properties of the fields that hold numbers; `None` when none does.
-fn fields_object(types: &Types<'_>, fields: &[FieldShape]) -> Result<Option<Vec<Prop>>, Error> {
+fn fields_object(
+    types: &Types<'_>,
+    fields: &[FieldShape],
+) -> Result<Option<Vec<ShapeField>>, Error> {
     let mut props = Vec::new();
     for field in fields {
         if let Some(shape) = shape(types, &field.ty, field.min, field.max)? {
-            props.push(Prop::KeyValue(field.wire.clone(), shape));
+            props.push(ShapeField {
+                key: field.wire.clone(),
+                shape,
+            });
         }
     }
     Ok((!props.is_empty()).then_some(props))
@@ -106,13 +140,15 @@ fn shape(
     ty: &TypeRef,
     min: Option<i64>,
     max: Option<i64>,
-) -> Result<Option<Expr>, Error> {
+) -> Result<Option<Shape>, Error> {
     Ok(match ty {
         TypeRef::Integer { rust } => Some(integer(*rust, min, max)),
-        TypeRef::Float64 => Some(Expr::atom("FINITE")),
+        TypeRef::Float64 => Some(Shape::Finite),
         TypeRef::Nullable { inner } => shape(types, inner, None, None)?,
         TypeRef::Array { element } => {
-            shape(types, element, None, None)?.map(|element| Expr::call("array", vec![element]))
+            shape(types, element, None, None)?.map(|element| Shape::Array {
+                element: Box::new(element),
+            })
         }
         _ => match named_type(ty) {
             // A document is only ever returned, never checked.
@@ -120,10 +156,9 @@ fn shape(
             Some(named) => {
                 let fields = types.named_fields(named)?;
                 if fields_object(types, &fields)?.is_some() {
-                    Some(Expr::call(
-                        "object",
-                        vec![Expr::atom(named_constant(types, named)?)],
-                    ))
+                    Some(Shape::Object {
+                        constant: named_constant(types, named)?,
+                    })
                 } else {
                     None
                 }
@@ -133,17 +168,14 @@ fn shape(
 }
 
 /// `integer(min, max)`: the Rust type's range on the wire, narrowed by the declared bounds.
-fn integer(kind: IntegerKind, min: Option<i64>, max: Option<i64>) -> Expr {
+fn integer(kind: IntegerKind, min: Option<i64>, max: Option<i64>) -> Shape {
     let (low, high) = kind.wire_range();
-    let low = min.map_or(low, |min| min.max(low));
-    let high = max.map_or(high, |max| max.min(high));
-    let literal = |value: i64| match value {
-        MAX_SAFE_INTEGER => "Number.MAX_SAFE_INTEGER".to_owned(),
-        value if value == -MAX_SAFE_INTEGER => "-Number.MAX_SAFE_INTEGER".to_owned(),
-        value => value.to_string(),
-    };
-    Expr::call(
-        "integer",
-        vec![Expr::atom(literal(low)), Expr::atom(literal(high))],
-    )
+    let min = min.map_or(low, |min| min.max(low));
+    let max = max.map_or(high, |max| max.min(high));
+    Shape::Integer {
+        min,
+        max,
+        safe_min: min == -MAX_SAFE_INTEGER,
+        safe_max: max == MAX_SAFE_INTEGER,
+    }
 }

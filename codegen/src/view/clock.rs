@@ -5,9 +5,8 @@ use serde::Serialize;
 
 use durable_execution_storage_convex_ir::{Component, Field, Operation, Table, EXPIRY_GRACE_MS};
 
-use super::docs::js_doc;
+use super::docs::{js_doc, Doc};
 use super::types::screaming_snake;
-use crate::layout::{quote, render_object_declaration, Expr, Prop};
 
 #[derive(Debug, Serialize)]
 pub struct ClockFile {
@@ -18,9 +17,16 @@ pub struct ClockFile {
 /// `export const <name>: ServerTimes = { field: 'rule', ... }`.
 #[derive(Debug, Serialize)]
 pub struct RulesConstant {
-    pub doc: String,
-    /// The declaration, laid out.
-    pub declaration: String,
+    pub doc: Doc,
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rule {
+    pub field: String,
+    /// The rule's name (`at_least_now`).
+    pub rule: &'static str,
 }
 
 /// The rules of a table's fields, when it has time fields.
@@ -38,16 +44,16 @@ fn has_rules(fields: &[Field]) -> bool {
     fields.iter().any(|field| field.server_time.is_some())
 }
 
-fn rules_declaration(name: &str, fields: &[Field]) -> String {
-    let props = fields
+fn field_rules(fields: &[Field]) -> Vec<Rule> {
+    fields
         .iter()
         .filter_map(|field| {
-            field.server_time.map(|rule| {
-                Prop::KeyValue(field.name.wire.clone(), Expr::atom(quote(rule.as_str())))
+            field.server_time.map(|rule| Rule {
+                field: field.name.wire.clone(),
+                rule: rule.as_str(),
             })
         })
-        .collect();
-    render_object_declaration(&format!("export const {name}: ServerTimes ="), props)
+        .collect()
 }
 
 pub fn build(component: &Component) -> ClockFile {
@@ -62,7 +68,8 @@ pub fn build(component: &Component) -> ClockFile {
                     ),
                     0,
                 ),
-                declaration: rules_declaration(&name, &table.fields),
+                rules: field_rules(&table.fields),
+                name,
             });
         }
     }
@@ -70,7 +77,8 @@ pub fn build(component: &Component) -> ClockFile {
         if let Some(name) = args_constant(operation) {
             rules.push(RulesConstant {
                 doc: js_doc(&format!("The time arguments of `{}`.", operation.name), 0),
-                declaration: rules_declaration(&name, &operation.args),
+                rules: field_rules(&operation.args),
+                name,
             });
         }
     }

@@ -1,13 +1,24 @@
 //! JSDoc comments from the declaration's doc comments.
 
-/// A `/** ... */` block for a declaration indented by `indent` (continuation lines carry the
-/// indentation, the first does not); empty when there is no text.
-pub fn js_doc(text: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    // ` * ` before each line; the text wraps at the print width.
-    let width = crate::layout::PRINT_WIDTH
-        .saturating_sub(indent + 3)
-        .max(20);
+use serde::Serialize;
+
+/// The formatter's line width.
+const LINE_WIDTH: usize = crate::format::LINE_WIDTH as usize;
+
+/// A doc comment as the `doc` partial prints it (`/** line */`, or one ` * line` per line).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Doc {
+    /// The text's lines, wrapped to fit the print width at the comment's indentation; empty
+    /// when there is no text (no comment is printed).
+    pub lines: Vec<String>,
+    /// The comment fits on one line: `/** text */`.
+    pub one_line: bool,
+}
+
+/// The doc comment of a declaration indented by `indent` columns (the formatter indents the
+/// comment; its lines are wrapped here, as the formatter never reflows a comment).
+pub fn js_doc(text: &str, indent: usize) -> Doc {
+    let width = LINE_WIDTH.saturating_sub(indent + " * ".len()).max(20);
     let text = strip_rustdoc_links(text);
     let lines: Vec<String> = text
         .trim()
@@ -16,22 +27,11 @@ pub fn js_doc(text: &str, indent: usize) -> String {
         .map(|line| line.trim_end().replace("*/", "*\\/"))
         .flat_map(|line| wrap(&line, width))
         .collect();
-    match lines.as_slice() {
-        [] => String::new(),
-        [line] if indent + line.len() + 7 <= crate::layout::PRINT_WIDTH => format!("/** {line} */"),
-        _ => {
-            let mut out = String::from("/**\n");
-            for line in &lines {
-                if line.is_empty() {
-                    out.push_str(&format!("{pad} *\n"));
-                } else {
-                    out.push_str(&format!("{pad} * {line}\n"));
-                }
-            }
-            out.push_str(&format!("{pad} */"));
-            out
-        }
-    }
+    let one_line = match lines.as_slice() {
+        [line] => indent + "/** ".len() + line.len() + " */".len() <= LINE_WIDTH,
+        _ => false,
+    };
+    Doc { lines, one_line }
 }
 
 /// Rustdoc links mean nothing in TypeScript: ``[`Doc`](crate::Doc)`` and ``[`Doc`]`` become
@@ -84,13 +84,17 @@ mod tests {
 
     #[test]
     fn one_line_and_several() {
-        assert_eq!(js_doc("", 0), "");
-        assert_eq!(js_doc("Hello.", 0), "/** Hello. */");
-        assert_eq!(js_doc("a\n\nb", 2), "/**\n   * a\n   *\n   * b\n   */");
-        assert_eq!(js_doc("x */ y", 0), "/** x *\\/ y */");
+        assert!(js_doc("", 0).lines.is_empty());
+        let doc = js_doc("Hello.", 0);
+        assert_eq!((doc.lines, doc.one_line), (vec!["Hello.".to_owned()], true));
+        let doc = js_doc("a\n\nb", 2);
+        assert_eq!(doc.lines, vec!["a", "", "b"]);
+        assert!(!doc.one_line);
+        assert_eq!(js_doc("x */ y", 0).lines, vec!["x *\\/ y"]);
         assert_eq!(
-            js_doc("Kind of an [`ExecutionError`], in [`Doc`](crate::Doc).", 0),
-            "/** Kind of an `ExecutionError`, in `Doc`. */"
+            js_doc("Kind of an [`ExecutionError`], in [`Doc`](crate::Doc).", 0).lines,
+            vec!["Kind of an `ExecutionError`, in `Doc`."]
         );
+        assert!(!js_doc(&"word ".repeat(19), 0).one_line);
     }
 }

@@ -3,8 +3,88 @@
 use durable_execution_storage_convex_ir::names::pascal_case;
 use durable_execution_storage_convex_ir::{Component, Field, Table, TypeRef, UpdateMode};
 
+use serde::Serialize;
+
 use crate::error::Error;
-use crate::layout::{Expr, TsProp, TsType};
+
+/// A Convex validator (`v.*`), as the `validator` partial prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Validator {
+    Null,
+    Boolean,
+    String,
+    Number,
+    Id {
+        table: String,
+    },
+    /// `value`: a JSON literal.
+    Literal {
+        value: String,
+    },
+    /// A validator of `validators.ts`, by name.
+    Named {
+        name: String,
+    },
+    Optional {
+        inner: Box<Validator>,
+    },
+    Array {
+        element: Box<Validator>,
+    },
+    Union {
+        members: Vec<Validator>,
+    },
+    Object {
+        fields: Vec<ValidatorField>,
+    },
+    /// A document: the system fields, then the fields of the validator `fields_of`.
+    Document {
+        id: Box<Validator>,
+        fields_of: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidatorField {
+    pub key: String,
+    pub validator: Validator,
+}
+
+/// A TypeScript type of the component's API, as the `ts_type` partial prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TsType {
+    /// `string`, `number`, `boolean`, `null`.
+    Keyword {
+        name: &'static str,
+    },
+    /// `value`: a JSON literal.
+    Literal {
+        value: String,
+    },
+    Array {
+        element: Box<TsType>,
+    },
+    Union {
+        members: Vec<TsType>,
+    },
+    Object {
+        props: Vec<TsProp>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TsProp {
+    pub key: String,
+    pub optional: bool,
+    pub ty: TsType,
+}
+
+/// A JSON (so TypeScript) string literal.
+pub fn json_string(value: &str) -> String {
+    serde_json::Value::String(value.to_owned()).to_string()
+}
 
 /// The update request's field that names the fields to remove. The IR has the unset type's
 /// name but not this wire name; the reference fixes it (`unset`).
@@ -156,36 +236,39 @@ impl<'a> Types<'a> {
         Ok(false)
     }
 
-    /// The `v.*` expression validating `ty`.
-    pub fn validator(&self, ty: &TypeRef, public: bool) -> Result<Expr, Error> {
+    /// The validator of `ty`.
+    pub fn validator(&self, ty: &TypeRef, public: bool) -> Result<Validator, Error> {
         Ok(match ty {
-            TypeRef::Null => Expr::atom("v.null()"),
-            TypeRef::Bool => Expr::atom("v.boolean()"),
-            TypeRef::String => Expr::atom("v.string()"),
-            TypeRef::Float64 | TypeRef::Integer { .. } => Expr::atom("v.number()"),
-            TypeRef::Id { .. } if public => Expr::atom("v.string()"),
-            TypeRef::Id { table } => {
-                Expr::call("v.id", vec![Expr::string(&self.table(table)?.wire_name)])
-            }
-            TypeRef::Nullable { inner } => Expr::call(
-                "v.union",
-                vec![self.validator(inner, public)?, Expr::atom("v.null()")],
-            ),
-            TypeRef::Array { element } => {
-                Expr::call("v.array", vec![self.validator(element, public)?])
-            }
+            TypeRef::Null => Validator::Null,
+            TypeRef::Bool => Validator::Boolean,
+            TypeRef::String => Validator::String,
+            TypeRef::Float64 | TypeRef::Integer { .. } => Validator::Number,
+            TypeRef::Id { .. } if public => Validator::String,
+            TypeRef::Id { table } => Validator::Id {
+                table: self.table(table)?.wire_name.clone(),
+            },
+            TypeRef::Nullable { inner } => Validator::Union {
+                members: vec![self.validator(inner, public)?, Validator::Null],
+            },
+            TypeRef::Array { element } => Validator::Array {
+                element: Box::new(self.validator(element, public)?),
+            },
             _ => match named_type(ty) {
-                Some(named) => Expr::atom(self.validator_name(named, public)?),
+                Some(named) => Validator::Named {
+                    name: self.validator_name(named, public)?,
+                },
                 None => return Err(Error::Ir(format!("no validator for {ty:?}"))),
             },
         })
     }
 
     /// The validator of a field: `v.optional(...)` when it may be absent.
-    pub fn field_validator(&self, field: &FieldShape, public: bool) -> Result<Expr, Error> {
+    pub fn field_validator(&self, field: &FieldShape, public: bool) -> Result<Validator, Error> {
         let inner = self.validator(&field.ty, public)?;
         Ok(if field.optional {
-            Expr::call("v.optional", vec![inner])
+            Validator::Optional {
+                inner: Box::new(inner),
+            }
         } else {
             inner
         })
@@ -194,20 +277,23 @@ impl<'a> Types<'a> {
     /// The type `npx convex codegen` writes for a value validated by `ty` in a component's API
     /// (ids are plain strings there).
     pub fn ts_type(&self, ty: &TypeRef) -> Result<TsType, Error> {
+        let keyword = |name| TsType::Keyword { name };
         Ok(match ty {
-            TypeRef::Null => TsType::Atom("null".into()),
-            TypeRef::Bool => TsType::Atom("boolean".into()),
-            TypeRef::String | TypeRef::Id { .. } => TsType::Atom("string".into()),
-            TypeRef::Float64 | TypeRef::Integer { .. } => TsType::Atom("number".into()),
+            TypeRef::Null => keyword("null"),
+            TypeRef::Bool => keyword("boolean"),
+            TypeRef::String | TypeRef::Id { .. } => keyword("string"),
+            TypeRef::Float64 | TypeRef::Integer { .. } => keyword("number"),
             TypeRef::Nullable { inner } => {
                 let mut members = match self.ts_type(inner)? {
-                    TsType::Union(members) => members,
+                    TsType::Union { members } => members,
                     other => vec![other],
                 };
-                members.push(TsType::Atom("null".into()));
-                TsType::Union(members)
+                members.push(keyword("null"));
+                TsType::Union { members }
             }
-            TypeRef::Array { element } => TsType::Array(Box::new(self.ts_type(element)?)),
+            TypeRef::Array { element } => TsType::Array {
+                element: Box::new(self.ts_type(element)?),
+            },
             TypeRef::Union { name } => {
                 let union = self
                     .component
@@ -216,12 +302,14 @@ impl<'a> Types<'a> {
                 let mut members: Vec<TsType> = union
                     .variants
                     .iter()
-                    .map(|variant| TsType::Atom(crate::layout::quote(&variant.name.wire)))
+                    .map(|variant| TsType::Literal {
+                        value: json_string(&variant.name.wire),
+                    })
                     .collect();
                 if members.len() == 1 {
                     members.remove(0)
                 } else {
-                    TsType::Union(members)
+                    TsType::Union { members }
                 }
             }
             _ => {
@@ -232,12 +320,12 @@ impl<'a> Types<'a> {
                     props.push(TsProp {
                         key: "_id".into(),
                         optional: false,
-                        ty: TsType::Atom("string".into()),
+                        ty: keyword("string"),
                     });
                     props.push(TsProp {
                         key: "_creationTime".into(),
                         optional: false,
-                        ty: TsType::Atom("number".into()),
+                        ty: keyword("number"),
                     });
                 }
                 for field in self.named_fields(named)? {
@@ -249,7 +337,7 @@ impl<'a> Types<'a> {
                 }
                 // `npx convex codegen` lists an object's fields sorted by name.
                 props.sort_by(|a, b| a.key.cmp(&b.key));
-                TsType::Object(props)
+                TsType::Object { props }
             }
         })
     }

@@ -5,44 +5,33 @@ use serde::Serialize;
 
 use durable_execution_storage_convex_ir::{Access, Component, Operation};
 
-use super::docs::js_doc;
-use super::types::{collect_named, operation_type_prefix, NamedType, Types};
+use super::docs::{js_doc, Doc};
+use super::types::{
+    collect_named, json_string, operation_type_prefix, NamedType, Types, Validator, ValidatorField,
+};
 use crate::error::Error;
-use crate::layout::{Expr, Prop, PRINT_WIDTH};
 
 #[derive(Debug, Serialize)]
 pub struct ValidatorsFile {
     pub declarations: Vec<ValidatorDeclaration>,
 }
 
-/// `export const <name> = <expr>` and `export type <type_name> = Infer<typeof <name>>`.
+/// `export const <name> = <validator>` and `export type <type_name> = Infer<typeof <name>>`.
 #[derive(Debug, Serialize)]
 pub struct ValidatorDeclaration {
-    /// A JSDoc block, possibly empty.
-    pub doc: String,
-    /// `export const <name> = <validator>`, laid out.
-    pub declaration: String,
-    /// `export type <type_name> = Infer<typeof <name>>`, laid out.
-    pub type_declaration: String,
+    pub doc: Doc,
+    pub name: String,
+    pub type_name: String,
+    pub validator: Validator,
 }
 
 impl ValidatorDeclaration {
-    fn new(doc: String, name: String, type_name: String, expr: &Expr) -> Self {
-        let column = "export const ".len() + name.len() + " =".len();
-        let flat_type = format!("export type {type_name} = Infer<typeof {name}>");
-        // A type alias too long for one line breaks its type arguments, as prettier does.
-        let type_declaration = if flat_type.len() <= PRINT_WIDTH {
-            flat_type
-        } else {
-            format!("export type {type_name} = Infer<\n  typeof {name}\n>")
-        };
+    fn new(doc: Doc, name: String, type_name: String, validator: Validator) -> Self {
         ValidatorDeclaration {
             doc,
-            declaration: format!(
-                "export const {name} ={}",
-                expr.render_after_operator(0, column, 0, false)
-            ),
-            type_declaration,
+            name,
+            type_name,
+            validator,
         }
     }
 }
@@ -252,54 +241,49 @@ fn named_declaration(
                 .component
                 .union(rust_name)
                 .ok_or_else(|| Error::Ir(format!("unknown union `{rust_name}`")))?;
-            let literals: Vec<Expr> = union
+            let mut literals: Vec<Validator> = union
                 .variants
                 .iter()
-                .map(|variant| Expr::call("v.literal", vec![Expr::string(&variant.name.wire)]))
+                .map(|variant| Validator::Literal {
+                    value: json_string(&variant.name.wire),
+                })
                 .collect();
             let expr = if literals.len() == 1 {
-                literals
-                    .into_iter()
-                    .next()
-                    .unwrap_or(Expr::atom("v.null()"))
+                literals.remove(0)
             } else {
-                Expr::call("v.union", literals)
+                Validator::Union { members: literals }
             };
             (union.doc.clone(), expr)
         }
         NamedType::Document(table) => {
             let table_def = types.table(table)?;
             let id = if public {
-                Expr::atom("v.string()")
+                Validator::String
             } else {
-                Expr::call("v.id", vec![Expr::string(&table_def.wire_name)])
+                Validator::Id {
+                    table: table_def.wire_name.clone(),
+                }
             };
-            let fields_name = types.validator_name(NamedType::TableFields(table), public)?;
-            let props = vec![
-                Prop::KeyValue("_id".into(), id),
-                Prop::KeyValue("_creationTime".into(), Expr::atom("v.number()")),
-                Prop::Spread(format!("{fields_name}.fields")),
-            ];
             (
                 format!(
                     "A `{}` document as Convex returns it, with its system fields.",
                     table_def.wire_name
                 ),
-                Expr::call("v.object", vec![Expr::Object(props)]),
+                Validator::Document {
+                    id: Box::new(id),
+                    fields_of: types.validator_name(NamedType::TableFields(table), public)?,
+                },
             )
         }
         _ => {
-            let mut props = Vec::new();
+            let mut fields = Vec::new();
             for field in types.named_fields(named)? {
-                props.push(Prop::KeyValue(
-                    field.wire.clone(),
-                    types.field_validator(&field, public)?,
-                ));
+                fields.push(ValidatorField {
+                    key: field.wire.clone(),
+                    validator: types.field_validator(&field, public)?,
+                });
             }
-            (
-                named_doc(types, named)?,
-                Expr::call("v.object", vec![Expr::Object(props)]),
-            )
+            (named_doc(types, named)?, Validator::Object { fields })
         }
     };
     let doc = if public {
@@ -314,7 +298,7 @@ fn named_declaration(
         js_doc(&doc, 0),
         name,
         public_type_name,
-        &expr,
+        expr,
     ))
 }
 
@@ -352,16 +336,16 @@ fn operation_declarations(
     let variants = public_variants(types, operation)?;
     let prefix = operation_type_prefix(&operation.name);
     let mut out = Vec::new();
-    let args_expr = |public: bool| -> Result<Expr, Error> {
-        let mut props = Vec::new();
+    let args_expr = |public: bool| -> Result<Validator, Error> {
+        let mut fields = Vec::new();
         for field in &operation.args {
             let shape = super::types::FieldShape::from_field(field);
-            props.push(Prop::KeyValue(
-                shape.wire.clone(),
-                types.field_validator(&shape, public)?,
-            ));
+            fields.push(ValidatorField {
+                key: shape.wire.clone(),
+                validator: types.field_validator(&shape, public)?,
+            });
         }
-        Ok(Expr::call("v.object", vec![Expr::Object(props)]))
+        Ok(Validator::Object { fields })
     };
     let args_doc = format!("The arguments of `{}`.", operation.name);
     let returns_doc = format!("What `{}` returns.", operation.name);
@@ -369,28 +353,28 @@ fn operation_declarations(
         js_doc(&args_doc, 0),
         format!("v{prefix}Args"),
         format!("{prefix}Args"),
-        &args_expr(false)?,
+        args_expr(false)?,
     ));
     if variants.args {
         out.push(ValidatorDeclaration::new(
             js_doc(&format!("{args_doc} Ids are plain strings."), 0),
             names.public_args.clone(),
             format!("Public{prefix}Args"),
-            &args_expr(true)?,
+            args_expr(true)?,
         ));
     }
     out.push(ValidatorDeclaration::new(
         js_doc(&returns_doc, 0),
         format!("v{prefix}Returns"),
         format!("{prefix}Returns"),
-        &types.validator(&operation.returns, false)?,
+        types.validator(&operation.returns, false)?,
     ));
     if variants.returns {
         out.push(ValidatorDeclaration::new(
             js_doc(&format!("{returns_doc} Ids are plain strings."), 0),
             names.public_returns.clone(),
             format!("Public{prefix}Returns"),
-            &types.validator(&operation.returns, true)?,
+            types.validator(&operation.returns, true)?,
         ));
     }
     if let Access::DeleteAll = operation.access {
@@ -406,13 +390,12 @@ fn operation_declarations(
             ),
             names.component_args.clone(),
             names.component_args_type.clone(),
-            &Expr::call(
-                "v.object",
-                vec![Expr::Object(vec![Prop::KeyValue(
-                    DELETE_ALL_LIMIT_ARG.into(),
-                    Expr::atom("v.number()"),
-                )])],
-            ),
+            Validator::Object {
+                fields: vec![ValidatorField {
+                    key: DELETE_ALL_LIMIT_ARG.into(),
+                    validator: Validator::Number,
+                }],
+            },
         ));
         out.push(ValidatorDeclaration::new(
             js_doc(
@@ -424,7 +407,7 @@ fn operation_declarations(
             ),
             names.component_returns.clone(),
             names.component_returns_type.clone(),
-            &Expr::atom("v.boolean()"),
+            Validator::Boolean,
         ));
     }
     Ok(out)

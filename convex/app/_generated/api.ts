@@ -28,5 +28,8 @@ export const api: FilterApi<typeof fullApi, FunctionReference<any, 'public'>> = 
 export const internal: FilterApi<typeof fullApi, FunctionReference<any, 'internal'>> = anyApi as any
 
 export const components = componentsGeneric() as unknown as {
-  taskExecutionsStorage: import('../../../generated/component/_generated/component.js').ComponentApi<'taskExecutionsStorage'>
+  taskExecutionsStorage:
+    import('../../../generated/component/_generated/component.js').ComponentApi<
+      'taskExecutionsStorage'
+    >
 }

@@ -11,6 +11,7 @@
 import type * as budget from '../budget.js'
 import type * as checks from '../checks.js'
 import type * as clock from '../clock.js'
+import type * as filters from '../filters.js'
 import type * as lib from '../lib.js'
 import type * as limits from '../limits.js'
 import type * as validators from '../validators.js'
@@ -22,6 +23,7 @@ const fullApi: ApiFromModules<{
   budget: typeof budget
   checks: typeof checks
   clock: typeof clock
+  filters: typeof filters
   lib: typeof lib
   limits: typeof limits
   validators: typeof validators

@@ -123,78 +123,80 @@ export type ComponentApi<Name extends string | undefined = string | undefined> =
           }
         }>
       },
-      Array<{
-        _creationTime: number
-        _id: string
-        acc: number
-        areChildrenSequential: boolean
-        children?: Array<{
+      Array<
+        {
+          _creationTime: number
+          _id: string
+          acc: number
+          areChildrenSequential: boolean
+          children?: Array<{
+            executionId: string
+            taskId: string
+          }>
+          closeExpiresAt?: number
+          closeStatus: 'idle' | 'ready' | 'closing' | 'closed'
+          closedAt?: number
+          createdAt: number
+          error?: {
+            errorType: 'generic' | 'not_found' | 'timed_out' | 'cancelled'
+            isInternal: boolean
+            isRetryable: boolean
+            message: string
+          }
           executionId: string
+          executorId?: string
+          expiresAt?: number
+          finalize?: {
+            executionId: string
+            taskId: string
+          }
+          finishedAt?: number
+          indexInParentChildren?: number
+          input: string
+          isFinalizeOfParent?: boolean
+          isFinished: boolean
+          isOnlyChildOfParent?: boolean
+          isSleepingTask: boolean
+          npc: boolean
+          ocfpExpiresAt?: number
+          ocfpFinishedAt?: number
+          ocfpStatus: 'idle' | 'processing' | 'processed'
+          output?: string
+          parentExecutionDocId?: string
+          parentExecutionId?: string
+          parentTaskId?: string
+          retryAttempts: number
+          retryOptions: {
+            baseDelayMs?: number
+            delayMultiplier?: number
+            maxAttempts: number
+            maxDelayMs?: number
+          }
+          rootExecutionId?: string
+          rootTaskId?: string
+          runOutput?: string
+          shard: number
+          sleepMsBeforeRun: number
+          sleepingTaskUniqueId?: string
+          startAt: number
+          startedAt?: number
+          status:
+            | 'ready'
+            | 'running'
+            | 'failed'
+            | 'timed_out'
+            | 'waiting_for_children'
+            | 'waiting_for_finalize'
+            | 'finalize_failed'
+            | 'completed'
+            | 'cancelled'
           taskId: string
-        }>
-        closeExpiresAt?: number
-        closeStatus: 'idle' | 'ready' | 'closing' | 'closed'
-        closedAt?: number
-        createdAt: number
-        error?: {
-          errorType: 'generic' | 'not_found' | 'timed_out' | 'cancelled'
-          isInternal: boolean
-          isRetryable: boolean
-          message: string
-        }
-        executionId: string
-        executorId?: string
-        expiresAt?: number
-        finalize?: {
-          executionId: string
-          taskId: string
-        }
-        finishedAt?: number
-        indexInParentChildren?: number
-        input: string
-        isFinalizeOfParent?: boolean
-        isFinished: boolean
-        isOnlyChildOfParent?: boolean
-        isSleepingTask: boolean
-        npc: boolean
-        ocfpExpiresAt?: number
-        ocfpFinishedAt?: number
-        ocfpStatus: 'idle' | 'processing' | 'processed'
-        output?: string
-        parentExecutionDocId?: string
-        parentExecutionId?: string
-        parentTaskId?: string
-        retryAttempts: number
-        retryOptions: {
-          baseDelayMs?: number
-          delayMultiplier?: number
-          maxAttempts: number
-          maxDelayMs?: number
-        }
-        rootExecutionId?: string
-        rootTaskId?: string
-        runOutput?: string
-        shard: number
-        sleepMsBeforeRun: number
-        sleepingTaskUniqueId?: string
-        startAt: number
-        startedAt?: number
-        status:
-          | 'ready'
-          | 'running'
-          | 'failed'
-          | 'timed_out'
-          | 'waiting_for_children'
-          | 'waiting_for_finalize'
-          | 'finalize_failed'
-          | 'completed'
-          | 'cancelled'
-        taskId: string
-        timeoutMs: number
-        updatedAt: number
-        waitingForChildrenStartedAt?: number
-        waitingForFinalizeStartedAt?: number
-      } | null>,
+          timeoutMs: number
+          updatedAt: number
+          waitingForChildrenStartedAt?: number
+          waitingForFinalizeStartedAt?: number
+        } | null
+      >,
       Name
     >
     getManyBySleepingTaskUniqueId: FunctionReference<
@@ -205,78 +207,80 @@ export type ComponentApi<Name extends string | undefined = string | undefined> =
           sleepingTaskUniqueId: string
         }>
       },
-      Array<{
-        _creationTime: number
-        _id: string
-        acc: number
-        areChildrenSequential: boolean
-        children?: Array<{
+      Array<
+        {
+          _creationTime: number
+          _id: string
+          acc: number
+          areChildrenSequential: boolean
+          children?: Array<{
+            executionId: string
+            taskId: string
+          }>
+          closeExpiresAt?: number
+          closeStatus: 'idle' | 'ready' | 'closing' | 'closed'
+          closedAt?: number
+          createdAt: number
+          error?: {
+            errorType: 'generic' | 'not_found' | 'timed_out' | 'cancelled'
+            isInternal: boolean
+            isRetryable: boolean
+            message: string
+          }
           executionId: string
+          executorId?: string
+          expiresAt?: number
+          finalize?: {
+            executionId: string
+            taskId: string
+          }
+          finishedAt?: number
+          indexInParentChildren?: number
+          input: string
+          isFinalizeOfParent?: boolean
+          isFinished: boolean
+          isOnlyChildOfParent?: boolean
+          isSleepingTask: boolean
+          npc: boolean
+          ocfpExpiresAt?: number
+          ocfpFinishedAt?: number
+          ocfpStatus: 'idle' | 'processing' | 'processed'
+          output?: string
+          parentExecutionDocId?: string
+          parentExecutionId?: string
+          parentTaskId?: string
+          retryAttempts: number
+          retryOptions: {
+            baseDelayMs?: number
+            delayMultiplier?: number
+            maxAttempts: number
+            maxDelayMs?: number
+          }
+          rootExecutionId?: string
+          rootTaskId?: string
+          runOutput?: string
+          shard: number
+          sleepMsBeforeRun: number
+          sleepingTaskUniqueId?: string
+          startAt: number
+          startedAt?: number
+          status:
+            | 'ready'
+            | 'running'
+            | 'failed'
+            | 'timed_out'
+            | 'waiting_for_children'
+            | 'waiting_for_finalize'
+            | 'finalize_failed'
+            | 'completed'
+            | 'cancelled'
           taskId: string
-        }>
-        closeExpiresAt?: number
-        closeStatus: 'idle' | 'ready' | 'closing' | 'closed'
-        closedAt?: number
-        createdAt: number
-        error?: {
-          errorType: 'generic' | 'not_found' | 'timed_out' | 'cancelled'
-          isInternal: boolean
-          isRetryable: boolean
-          message: string
-        }
-        executionId: string
-        executorId?: string
-        expiresAt?: number
-        finalize?: {
-          executionId: string
-          taskId: string
-        }
-        finishedAt?: number
-        indexInParentChildren?: number
-        input: string
-        isFinalizeOfParent?: boolean
-        isFinished: boolean
-        isOnlyChildOfParent?: boolean
-        isSleepingTask: boolean
-        npc: boolean
-        ocfpExpiresAt?: number
-        ocfpFinishedAt?: number
-        ocfpStatus: 'idle' | 'processing' | 'processed'
-        output?: string
-        parentExecutionDocId?: string
-        parentExecutionId?: string
-        parentTaskId?: string
-        retryAttempts: number
-        retryOptions: {
-          baseDelayMs?: number
-          delayMultiplier?: number
-          maxAttempts: number
-          maxDelayMs?: number
-        }
-        rootExecutionId?: string
-        rootTaskId?: string
-        runOutput?: string
-        shard: number
-        sleepMsBeforeRun: number
-        sleepingTaskUniqueId?: string
-        startAt: number
-        startedAt?: number
-        status:
-          | 'ready'
-          | 'running'
-          | 'failed'
-          | 'timed_out'
-          | 'waiting_for_children'
-          | 'waiting_for_finalize'
-          | 'finalize_failed'
-          | 'completed'
-          | 'cancelled'
-        taskId: string
-        timeoutMs: number
-        updatedAt: number
-        waitingForChildrenStartedAt?: number
-        waitingForFinalizeStartedAt?: number
-      } | null>,
+          timeoutMs: number
+          updatedAt: number
+          waitingForChildrenStartedAt?: number
+          waitingForFinalizeStartedAt?: number
+        } | null
+      >,
       Name
     >
     updateManyById: FunctionReference<

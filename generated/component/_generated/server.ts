@@ -10,23 +10,23 @@
 
 import type {
   ActionBuilder,
+  GenericActionCtx,
+  GenericDatabaseReader,
+  GenericDatabaseWriter,
+  GenericMutationCtx,
+  GenericQueryCtx,
   HttpActionBuilder,
   MutationBuilder,
   QueryBuilder,
-  GenericActionCtx,
-  GenericMutationCtx,
-  GenericQueryCtx,
-  GenericDatabaseReader,
-  GenericDatabaseWriter,
 } from 'convex/server'
 import {
   actionGeneric,
   httpActionGeneric,
-  queryGeneric,
-  mutationGeneric,
   internalActionGeneric,
   internalMutationGeneric,
   internalQueryGeneric,
+  mutationGeneric,
+  queryGeneric,
 } from 'convex/server'
 import type { DataModel } from './dataModel.js'
 

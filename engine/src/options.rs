@@ -64,7 +64,7 @@ pub struct ExecutorOptions {
     /// batch. Claims and the processes' own batches are never queued. Fewer storage calls
     /// under concurrency, at the cost of up to one interval of latency per call (also for
     /// calls made one after the other). Shutdown sends what is queued and stops the batching
-    /// loop. Default false.
+    /// loop. Default true (efficient by default: on Convex each storage call is billed).
     ///
     /// [`storage_background_batching_process_intra_batch_sleep`]: Self::storage_background_batching_process_intra_batch_sleep
     pub enable_storage_batching: bool,
@@ -100,7 +100,7 @@ impl Default for ExecutorOptions {
             max_children_per_task_execution: 1_000,
             max_serialized_input_data_size: 1024 * 1024,
             max_serialized_output_data_size: 1024 * 1024,
-            enable_storage_batching: false,
+            enable_storage_batching: true,
             storage_background_batching_process_intra_batch_sleep: Duration::from_millis(10),
             storage_max_retry_attempts: 1,
             log_level: LogLevel::Info,

@@ -55,20 +55,23 @@ pub struct ExecutorOptions {
     /// Batch small storage calls. When on, the calls of at most 5 requests of `insertMany`,
     /// `getManyById`, `updateManyById`, `updateManyByIdAndInsertChildrenIfUpdated`,
     /// `getManyByParentExecutionId` and `updateManyByParentExecutionIdAndIsFinished` (those of
-    /// enqueues, finishing runs, handles) are queued and sent every
-    /// [`storage_background_batching_process_intra_batch_sleep`] as one storage call per
-    /// operation (at most 100 rows; 3 requests for the by-parent operations), each caller
-    /// getting its own answer. A combined call refused for a reason that is not transient
-    /// (e.g. one caller's duplicate insert) is sent again per caller, so that each gets its
-    /// own result; a transient or partially applied failure goes to every caller of the
-    /// batch. Claims and the processes' own batches are never queued. Fewer storage calls
-    /// under concurrency, at the cost of up to one interval of latency per call (also for
-    /// calls made one after the other). Shutdown sends what is queued and stops the batching
-    /// loop. Default true (efficient by default: on Convex each storage call is billed).
+    /// enqueues, finishing runs, handles) are combined: such a call goes to the storage at once
+    /// when no combined call of its operation is in flight; the calls made while one is in
+    /// flight are queued and sent together (at most 100 rows; 3 requests for the by-parent
+    /// operations) when it is answered, or once the oldest has waited
+    /// [`storage_background_batching_process_intra_batch_sleep`], each caller getting its own
+    /// answer. A combined call refused for a reason that is not transient (e.g. one caller's
+    /// duplicate insert) is sent again per caller, so that each gets its own result; a
+    /// transient or partially applied failure goes to every caller of the batch. Claims and the
+    /// processes' own batches are never queued. Fewer storage calls under concurrency (each is
+    /// a billed function execution on Convex), at no cost for a call made alone. Shutdown
+    /// sends what is queued and stops the batching loop. Default true.
     ///
     /// [`storage_background_batching_process_intra_batch_sleep`]: Self::storage_background_batching_process_intra_batch_sleep
     pub enable_storage_batching: bool,
-    /// Interval of the storage batching process; 1..=100 ms. Default 10 ms.
+    /// The longest a batchable call waits for a combined call of its operation in flight
+    /// before it is sent anyway (see [`enable_storage_batching`](Self::enable_storage_batching));
+    /// 1..=100 ms. Default 10 ms.
     pub storage_background_batching_process_intra_batch_sleep: Duration,
     /// How many times the executor retries a storage call that failed in a retry-safe way
     /// (25 ms, doubling, at most 1 s apart); 0..=10. Default 1.

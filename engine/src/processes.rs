@@ -37,6 +37,26 @@ use crate::update::{is_finished, Update};
 /// takes over: 2 minutes plus the expire leeway (the original's).
 const PROCESSING_EXPIRY_MS: u64 = 2 * 60 * 1000;
 
+/// Added to the `…LessThan` bounds of the claim and of the expiry sweeps. The storage lowers
+/// such a bound to its own clock (the storage API's `at_most_now` rule: both storages do), so
+/// the bound the storage uses is its own `now`, while `store.now()` is only this process's
+/// estimate of that clock (for Convex, from the `Date` headers of its responses: off by up to
+/// about half a second). Without the margin, an execution this executor just enqueued (its
+/// `startAt` is the server's `now` at the insert) would not be claimable until the estimate
+/// caught up, and the wake-up that follows the enqueue would find nothing.
+pub(crate) const CLOCK_MARGIN_MS: u64 = 1_000;
+
+/// The `startAt` of an execution to run after `delay_ms`: with no delay, `CLOCK_MARGIN_MS`
+/// before `now`, which the storage raises to its own `now` (the `at_least_now` rule), so that
+/// an estimate of the storage's clock that runs ahead does not delay the start.
+pub(crate) fn start_at(now: u64, delay_ms: u64) -> u64 {
+    if delay_ms == 0 {
+        now.saturating_sub(CLOCK_MARGIN_MS)
+    } else {
+        now.saturating_add(delay_ms)
+    }
+}
+
 /// What processing a parent whose children finished writes.
 struct ParentWrite {
     execution_id: String,
@@ -52,12 +72,24 @@ fn filter_status(status: TaskExecutionStatus) -> Option<TaskExecutionStorageFilt
     })
 }
 
-fn full(count: usize, limit: u32) -> bool {
-    count >= limit as usize
+/// What an iteration found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// It found work.
+    pub found: bool,
+    /// It found a full batch: there may be more, run again at once.
+    pub more: bool,
+}
+
+fn full(count: usize, limit: u32) -> Progress {
+    Progress {
+        found: count > 0,
+        more: count >= limit as usize,
+    }
 }
 
 impl Inner {
-    pub(crate) async fn iterate(self: &Arc<Self>, process: Process) -> Result<bool, Error> {
+    pub(crate) async fn iterate(self: &Arc<Self>, process: Process) -> Result<Progress, Error> {
         match process {
             Process::ClaimReady => self.claim_ready().await,
             Process::ChildrenFinished => self.process_children_finished().await,
@@ -74,11 +106,11 @@ impl Inner {
     }
 
     /// Process 1: claims ready executions whose start time has come and runs them.
-    async fn claim_ready(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn claim_ready(self: &Arc<Self>) -> Result<Progress, Error> {
         let max = self.options.max_concurrent_task_executions as usize;
         let running = self.running_count();
         if running >= max {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let free = u32::try_from(max - running).unwrap_or(u32::MAX);
         let limit = self.options.max_task_executions_per_batch.min(free);
@@ -87,7 +119,7 @@ impl Inner {
             .store
             .claim_ready(UpdateByStatusAndStartAtLessThanRequest {
                 status: TaskExecutionStatus::Ready,
-                start_at_less_than: now.saturating_add(1),
+                start_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
                 update: Update {
                     executor_id: Some(self.id.clone()),
                     ..Update::status(TaskExecutionStatus::Running)
@@ -109,7 +141,7 @@ impl Inner {
     }
 
     /// Process 2: completes, finalizes or continues parents whose children all finished.
-    async fn process_children_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn process_children_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.children_finished_batch_size;
         let executions = self
@@ -131,7 +163,7 @@ impl Inner {
             .await?;
         let count = executions.len();
         if count == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         match self.children_finished_batch(&executions).await {
             Ok(()) => {}
@@ -643,7 +675,7 @@ impl Inner {
 
     /// Process 3: marks finished executions ready to close, decrementing their parents'
     /// active children counts.
-    async fn mark_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn mark_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.mark_finished_batch_size;
         let count = self
@@ -668,7 +700,7 @@ impl Inner {
 
     /// Process 4: closes finished executions: a finalize child finishes its parent; an
     /// execution that did not complete cancels its unfinished children.
-    async fn close_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn close_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.close_batch_size;
         let executions = self
@@ -686,7 +718,7 @@ impl Inner {
             .await?;
         let count = executions.len();
         if count == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let now = self.store.now();
         let mut parent_updates = Vec::new();
@@ -782,9 +814,9 @@ impl Inner {
     }
 
     /// Process 5: aborts the running executions of this executor that were cancelled.
-    async fn deliver_cancellations(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn deliver_cancellations(self: &Arc<Self>) -> Result<Progress, Error> {
         if self.running_count() == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let now = self.store.now();
         let limit = self.options.cancellation_batch_size;
@@ -818,7 +850,7 @@ impl Inner {
     /// Process 6: recovers expired leases: running executions back to ready (the lease
     /// counts as an attempt when they are claimed again), sleeping ones timed out, stuck
     /// processing and closing released.
-    async fn recover_expired(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn recover_expired(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.expired_batch_size;
         let expired = self
@@ -826,10 +858,10 @@ impl Inner {
             .expire_running(UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
                 status: TaskExecutionStatus::Running,
                 is_sleeping_task: false,
-                expires_at_less_than: now,
+                expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
                 update: Update {
                     error: Some(TaskError::non_retryable(EXPIRED_MESSAGE).to_execution_error()),
-                    start_at: Some(now),
+                    start_at: Some(start_at(now, 0)),
                     ..Update::status(TaskExecutionStatus::Ready)
                 }
                 .at(now),
@@ -841,7 +873,7 @@ impl Inner {
             .expire_running(UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
                 status: TaskExecutionStatus::Running,
                 is_sleeping_task: true,
-                expires_at_less_than: now,
+                expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
                 update: Update {
                     error: Some(
                         TaskError::timed_out("Task execution timed out").to_execution_error(),
@@ -857,7 +889,8 @@ impl Inner {
             .store
             .expire_processing(
                 UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-                    on_children_finished_processing_expires_at_less_than: now,
+                    on_children_finished_processing_expires_at_less_than: now
+                        .saturating_add(CLOCK_MARGIN_MS),
                     update: Update {
                         ocfp_status: Some(OnChildrenFinishedProcessingStatus::Idle),
                         ..Update::default()
@@ -870,7 +903,7 @@ impl Inner {
         let closing = self
             .store
             .expire_closing(UpdateByCloseExpiresAtLessThanRequest {
-                close_expires_at_less_than: now,
+                close_expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
                 update: Update {
                     close_status: Some(CloseStatus::Ready),
                     ..Update::default()
@@ -891,7 +924,10 @@ impl Inner {
         }
         let total =
             u64::from(expired) + u64::from(timed_out) + u64::from(processing) + u64::from(closing);
-        Ok(total * 4 >= u64::from(limit))
+        Ok(Progress {
+            found: total > 0,
+            more: total * 4 >= u64::from(limit),
+        })
     }
 }
 

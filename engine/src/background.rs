@@ -67,7 +67,7 @@ impl Process {
 
 /// After a wake-up, wait this long before the iteration, so that a burst costs one call and
 /// the storage's clock (milliseconds) has moved past the write that caused the wake-up.
-const WAKE_DEBOUNCE: Duration = Duration::from_millis(2);
+const WAKE_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// Wake-ups of the background processes.
 #[derive(Default)]

@@ -30,7 +30,10 @@ pub enum LogLevel {
 pub struct ExecutorOptions {
     /// Added to a task's timeout to form its lease (`expiresAt`); ≥ 0. Default 5 min.
     pub expire_leeway: Duration,
-    /// The polling interval of the background processes; > 0. Default 500 ms.
+    /// The polling interval of a background process after a poll found work created
+    /// elsewhere (it then doubles back up to its idle bound, `max_idle_poll_interval` or
+    /// `max_idle_maintenance_poll_interval`), and the base of the back-off after errors; > 0.
+    /// Default 500 ms.
     pub background_process_intra_batch_sleep: Duration,
     /// The bound on picking up work created elsewhere: a ready execution enqueued by another
     /// process (or whose retry or delayed start came due there) is claimed within this time,

@@ -79,8 +79,9 @@ pub(crate) struct Wakers {
 
 /// How long after the due time a scheduled wake-up runs.
 const SCHEDULE_MARGIN: Duration = Duration::from_millis(2);
-/// When the iteration of a scheduled wake-up found nothing (the due time is on this process's
-/// estimate of the storage's clock, which may run ahead of it), it is tried again after this,
+/// When the iteration of a scheduled wake-up, or of a wake-up of the claiming process, found
+/// nothing (the work is due on this process's estimate of the storage's clock, `store.now()`,
+/// which may lag behind the storage's own, which decides), it is tried again after this,
 /// doubling…
 const SCHEDULED_RETRY: Duration = Duration::from_millis(25);
 /// …while the retries are shorter than this (together about 1.6 s, the uncertainty of a
@@ -181,6 +182,8 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
     let mut trigger = Trigger::Poll;
     // The retry after a scheduled wake-up whose iteration found nothing.
     let mut retry = SCHEDULED_RETRY;
+    // Whether the current sleep is such a retry.
+    let mut retrying;
     let wakers = &inner.wakers;
     loop {
         if inner.shutdown.is_fired() {
@@ -197,20 +200,24 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                     // Work from elsewhere: more may follow soon.
                     poll = base;
                 }
-                if progress.found || trigger == Trigger::Wake {
+                // A wake-up of the claiming process expects an execution this executor made
+                // ready: like a scheduled one, it is retried while it finds nothing.
+                let expects_work = trigger == Trigger::Scheduled
+                    || (trigger == Trigger::Wake && process == Process::ClaimReady);
+                if progress.found || !expects_work {
                     retry = SCHEDULED_RETRY;
                 }
-                if trigger == Trigger::Scheduled && !progress.found && retry <= SCHEDULED_RETRY_MAX
-                {
+                if expects_work && !progress.found && retry <= SCHEDULED_RETRY_MAX {
                     let wait = retry;
                     retry *= 2;
+                    retrying = true;
                     // The retry keeps this trigger: it ends when it finds the work, or after the
                     // last retry.
                     wait
                 } else {
                     let wait = poll;
                     poll = (poll * 2).min(bound);
-                    trigger = Trigger::Poll;
+                    retrying = false;
                     jitter(wait)
                 }
             }
@@ -220,6 +227,7 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                     "background process {} failed ({errors} in a row): {error}",
                     process.name()
                 ));
+                retrying = false;
                 jitter(error_sleep(base, errors))
             }
         };
@@ -245,10 +253,10 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                 }
             }
         };
-        // A retry's deadline keeps the scheduled trigger; a plain deadline is a poll.
+        // A retry's deadline keeps its trigger; a plain deadline is a poll.
         trigger = match woken {
             Some(woken) => woken,
-            None if trigger == Trigger::Scheduled => Trigger::Scheduled,
+            None if retrying => trigger,
             None => Trigger::Poll,
         };
     }

@@ -37,13 +37,11 @@ use crate::update::{is_finished, Update};
 /// takes over: 2 minutes plus the expire leeway (the original's).
 const PROCESSING_EXPIRY_MS: u64 = 2 * 60 * 1000;
 
-/// Added to the `…LessThan` bounds of the claim and of the expiry sweeps. The storage lowers
-/// such a bound to its own clock (the storage API's `at_most_now` rule: both storages do), so
-/// the bound the storage uses is its own `now`, while `store.now()` is only this process's
-/// estimate of that clock (for Convex, from the `Date` headers of its responses: off by up to
-/// about half a second). Without the margin, an execution this executor just enqueued (its
-/// `startAt` is the server's `now` at the insert) would not be claimable until the estimate
-/// caught up, and the wake-up that follows the enqueue would find nothing.
+/// How far back an undelayed `startAt` is sent. The storage raises it to its own `now` (the
+/// storage API's `at_least_now` rule: both storages do), so the execution is claimable at once
+/// on the storage's clock, even when `store.now()`, this process's estimate of that clock (for
+/// Convex, from the `Date` headers of its responses: off by up to about half a second), runs
+/// ahead of it.
 pub(crate) const CLOCK_MARGIN_MS: u64 = 1_000;
 
 /// The `startAt` of an execution to run after `delay_ms`: with no delay, `CLOCK_MARGIN_MS`
@@ -119,7 +117,7 @@ impl Inner {
             .store
             .claim_ready(UpdateByStatusAndStartAtLessThanRequest {
                 status: TaskExecutionStatus::Ready,
-                start_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
+                start_at_less_than: now.saturating_add(1),
                 update: Update {
                     executor_id: Some(self.id.clone()),
                     ..Update::status(TaskExecutionStatus::Running)
@@ -858,7 +856,7 @@ impl Inner {
             .expire_running(UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
                 status: TaskExecutionStatus::Running,
                 is_sleeping_task: false,
-                expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
+                expires_at_less_than: now,
                 update: Update {
                     error: Some(TaskError::non_retryable(EXPIRED_MESSAGE).to_execution_error()),
                     start_at: Some(start_at(now, 0)),
@@ -873,7 +871,7 @@ impl Inner {
             .expire_running(UpdateByStatusAndIsSleepingTaskAndExpiresAtLessThanRequest {
                 status: TaskExecutionStatus::Running,
                 is_sleeping_task: true,
-                expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
+                expires_at_less_than: now,
                 update: Update {
                     error: Some(
                         TaskError::timed_out("Task execution timed out").to_execution_error(),
@@ -889,8 +887,7 @@ impl Inner {
             .store
             .expire_processing(
                 UpdateByOnChildrenFinishedProcessingExpiresAtLessThanRequest {
-                    on_children_finished_processing_expires_at_less_than: now
-                        .saturating_add(CLOCK_MARGIN_MS),
+                    on_children_finished_processing_expires_at_less_than: now,
                     update: Update {
                         ocfp_status: Some(OnChildrenFinishedProcessingStatus::Idle),
                         ..Update::default()
@@ -903,7 +900,7 @@ impl Inner {
         let closing = self
             .store
             .expire_closing(UpdateByCloseExpiresAtLessThanRequest {
-                close_expires_at_less_than: now.saturating_add(CLOCK_MARGIN_MS),
+                close_expires_at_less_than: now,
                 update: Update {
                     close_status: Some(CloseStatus::Ready),
                     ..Update::default()

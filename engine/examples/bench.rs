@@ -31,7 +31,10 @@
 //! `--idle SECONDS` (Convex by default, use `--storage memory` for storage calls only): an
 //! executor on an empty deployment for that long, then the pickup latency of a task enqueued
 //! by another client (a second storage client and an executor that only enqueues, never
-//! started), twice, and of one enqueued by the executor itself.
+//! started), twice, and of one enqueued by the executor itself. Idle, the claiming process
+//! polls every `max_idle_poll_interval` (10 s) and the others every
+//! `max_idle_maintenance_poll_interval` (5 min): a window shorter than that misses their polls,
+//! so the report also gives the long-run rate the default schedule implies.
 //!
 //! Needs Node.js and, once, `cd convex && npm ci` for the Convex modes.
 
@@ -737,6 +740,27 @@ async fn idle(backend: &Backend, args: &Args, seconds: u64) -> Result<()> {
             &format!(
                 "{:.3} ({steady} in {steady_window:.1} s)",
                 steady as f64 / steady_window
+            ),
+            "-",
+            "≤ 0.2/s per executor",
+        );
+    }
+    {
+        // What the default poll schedule implies over a long idle time: one claim per
+        // `max_idle_poll_interval` and 7 maintenance calls (the expiry process makes 4) per
+        // `max_idle_maintenance_poll_interval`, each shortened by 5 % on average (jitter), and
+        // 2 billed executions per call (the public function and its component's).
+        let defaults = ExecutorOptions::default();
+        let per_second = |interval: Duration| 1.0 / (0.95 * interval.as_secs_f64());
+        let calls = per_second(defaults.max_idle_poll_interval)
+            + 7.0 * per_second(defaults.max_idle_maintenance_poll_interval);
+        row(
+            "long-run billed executions per second implied by the default poll schedule",
+            &format!(
+                "{:.3} ({:.3} storage calls/s; a window shorter than {:?} misses maintenance polls)",
+                2.0 * calls,
+                calls,
+                defaults.max_idle_maintenance_poll_interval
             ),
             "-",
             "≤ 0.2/s per executor",

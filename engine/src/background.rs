@@ -1,14 +1,21 @@
-//! The background processes' loop: poll, back off while idle, wake up at once when this
-//! executor created work, slow down on errors.
+//! The background processes' loop: wake up at once when this executor created work, poll
+//! rarely for work created elsewhere, slow down on errors.
 //!
-//! Each process runs an iteration; when it reports more work it runs again at once. Otherwise
-//! it sleeps: the intra-batch interval after finding work, doubling while it finds nothing up
-//! to `max_idle_poll_interval` (adaptive polling), with ±10 % jitter. After 3 consecutive
-//! errors the sleep grows ×1.25 per error up to 5× the interval. A wake-up (this executor
-//! enqueued, finished a task, inserted children, …) ends the sleep after a short debounce (so
-//! that a burst of wake-ups costs one storage call); when the iteration after a wake-up finds
-//! nothing (the storage's `updatedAt < now` needs its clock to have moved on), it is tried
-//! again a few times at short intervals before the loop goes back to sleeping.
+//! Each process runs an iteration at start; when an iteration reports more work (a full batch)
+//! it runs again at once. Otherwise it sleeps until a wake-up or its next poll:
+//!
+//! - **Wake-ups.** This executor enqueued, finished a task, inserted children, … : the process
+//!   concerned runs after a short debounce (a burst costs one storage call, and the storage's
+//!   clock has moved past the write that caused it: several processes select `updatedAt <
+//!   now`). A delayed start or retry, or a sleeping task's timeout, schedules a wake-up when
+//!   due. Wake-ups do not change the polling schedule.
+//! - **Polls**, for work created elsewhere: the claiming and cancellation processes every
+//!   `max_idle_poll_interval` (10 s), the others every `max_idle_maintenance_poll_interval`
+//!   (5 min), minus up to 10 % jitter (so the bound holds). A poll that finds work (there is
+//!   work from elsewhere: more may follow) polls again after the intra-batch interval, doubling
+//!   back to the bound.
+//! - **Errors.** After 3 consecutive errors the sleep grows ×1.25 per error up to 5× the
+//!   intra-batch interval.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +47,12 @@ pub(crate) const PROCESSES: [Process; 6] = [
 ];
 
 impl Process {
+    /// Whether the process polls at the maintenance bound (its work normally follows from
+    /// this executor's own, which wakes it).
+    fn is_maintenance(self) -> bool {
+        !matches!(self, Self::ClaimReady | Self::Cancellations)
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::ClaimReady => "processReadyTaskExecutions",
@@ -52,12 +65,9 @@ impl Process {
     }
 }
 
-/// After a wake-up, wait this long before polling, so that a burst costs one call.
-const WAKE_DEBOUNCE: Duration = Duration::from_millis(2);
-/// After a wake-up whose iteration found nothing, try again this often…
-const QUICK_RETRY: Duration = Duration::from_millis(5);
-/// …this many times.
-const QUICK_RETRIES: u32 = 3;
+/// After a wake-up, wait this long before the iteration, so that a burst costs one call and
+/// the storage's clock (milliseconds) has moved past the write that caused the wake-up.
+const WAKE_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// Wake-ups of the background processes.
 #[derive(Default)]
@@ -65,6 +75,25 @@ pub(crate) struct Wakers {
     wake: [Notify; 6],
     reschedule: [Notify; 6],
     scheduled: Mutex<[BTreeSet<Instant>; 6]>,
+}
+
+/// How long after the due time a scheduled wake-up runs.
+const SCHEDULE_MARGIN: Duration = Duration::from_millis(2);
+/// When the iteration of a scheduled wake-up, or of a wake-up of the claiming process, found
+/// nothing (the work is due on this process's estimate of the storage's clock, `store.now()`,
+/// which may lag behind the storage's own, which decides), it is tried again after this,
+/// doubling…
+const SCHEDULED_RETRY: Duration = Duration::from_millis(25);
+/// …while the retries are shorter than this (together about 1.6 s, the uncertainty of a
+/// clock estimate from one-second `Date` headers).
+const SCHEDULED_RETRY_MAX: Duration = Duration::from_millis(800);
+
+/// What ended a sleep of a background process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Poll,
+    Wake,
+    Scheduled,
 }
 
 /// At most this many pending scheduled wake-ups per process (the latest are dropped: polling
@@ -84,8 +113,8 @@ impl Wakers {
             self.wake(process);
             return;
         }
-        // One millisecond more: the storage compares with a strict `<`.
-        let at = Instant::now() + delay + Duration::from_millis(1);
+        // A little more: the storage compares with a strict `<`, on its own clock.
+        let at = Instant::now() + delay + SCHEDULE_MARGIN;
         let mut scheduled = self
             .scheduled
             .lock()
@@ -126,8 +155,9 @@ impl Wakers {
     }
 }
 
+/// Up to 10 % less: polls of several executors spread out, and the bound still holds.
 fn jitter(duration: Duration) -> Duration {
-    duration.mul_f64(0.9 + 0.2 * fastrand::f64())
+    duration.mul_f64(0.9 + 0.1 * fastrand::f64())
 }
 
 fn error_sleep(base: Duration, consecutive_errors: u32) -> Duration {
@@ -141,68 +171,94 @@ fn error_sleep(base: Duration, consecutive_errors: u32) -> Duration {
 /// Runs `process` until the executor's shutdown signal fires.
 pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
     let base = inner.options.intra_batch_sleep;
-    let max_idle = inner.options.max_idle_poll_interval;
-    let mut idle = base;
+    let bound = if process.is_maintenance() {
+        inner.options.max_idle_maintenance_poll_interval
+    } else {
+        inner.options.max_idle_poll_interval
+    };
+    // The interval to the next poll.
+    let mut poll = bound;
     let mut errors = 0_u32;
-    let mut quick_retries = 0_u32;
+    let mut trigger = Trigger::Poll;
+    // The retry after a scheduled wake-up whose iteration found nothing.
+    let mut retry = SCHEDULED_RETRY;
+    // Whether the current sleep is such a retry.
+    let mut retrying;
     let wakers = &inner.wakers;
     loop {
         if inner.shutdown.is_fired() {
             return;
         }
         let wait = match inner.iterate(process).await {
-            Ok(true) => {
+            Ok(progress) => {
                 errors = 0;
-                idle = base;
-                quick_retries = 0;
-                tokio::task::yield_now().await;
-                continue;
-            }
-            Ok(false) => {
-                errors = 0;
-                if quick_retries > 0 {
-                    quick_retries -= 1;
-                    QUICK_RETRY
+                if progress.more {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                if trigger == Trigger::Poll && progress.found {
+                    // Work from elsewhere: more may follow soon.
+                    poll = base;
+                }
+                // A wake-up of the claiming process expects an execution this executor made
+                // ready: like a scheduled one, it is retried while it finds nothing.
+                let expects_work = trigger == Trigger::Scheduled
+                    || (trigger == Trigger::Wake && process == Process::ClaimReady);
+                if progress.found || !expects_work {
+                    retry = SCHEDULED_RETRY;
+                }
+                if expects_work && !progress.found && retry <= SCHEDULED_RETRY_MAX {
+                    let wait = retry;
+                    retry *= 2;
+                    retrying = true;
+                    // The retry keeps this trigger: it ends when it finds the work, or after the
+                    // last retry.
+                    wait
                 } else {
-                    let wait = idle;
-                    idle = (idle * 2).min(max_idle);
+                    let wait = poll;
+                    poll = (poll * 2).min(bound);
+                    retrying = false;
                     jitter(wait)
                 }
             }
             Err(error) => {
                 errors += 1;
-                quick_retries = 0;
                 inner.log_error(format_args!(
                     "background process {} failed ({errors} in a row): {error}",
                     process.name()
                 ));
+                retrying = false;
                 jitter(error_sleep(base, errors))
             }
         };
         let until = Instant::now() + wait;
-        loop {
+        let woken = loop {
             let deadline = wakers.scheduled(process).map_or(until, |at| at.min(until));
             tokio::select! {
                 biased;
                 () = inner.shutdown.fired() => return,
                 () = wakers.wake[process as usize].notified() => {
-                    idle = base;
-                    quick_retries = QUICK_RETRIES;
                     tokio::time::sleep(WAKE_DEBOUNCE).await;
-                    break;
+                    break Some(Trigger::Wake);
                 }
                 () = wakers.reschedule[process as usize].notified() => {}
                 () = tokio::time::sleep_until(deadline) => {
                     if wakers.take_due(process, Instant::now()) {
-                        idle = base;
-                        quick_retries = QUICK_RETRIES;
+                        retry = SCHEDULED_RETRY;
+                        break Some(Trigger::Scheduled);
                     }
-                    if Instant::now() >= until || quick_retries == QUICK_RETRIES {
-                        break;
+                    if Instant::now() >= until {
+                        break None;
                     }
                 }
             }
-        }
+        };
+        // A retry's deadline keeps its trigger; a plain deadline is a poll.
+        trigger = match woken {
+            Some(woken) => woken,
+            None if retrying => trigger,
+            None => Trigger::Poll,
+        };
     }
 }
 

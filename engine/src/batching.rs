@@ -1,8 +1,13 @@
-//! Storage batching (`ExecutorOptions::enable_storage_batching`): small calls of the
-//! batchable operations, made concurrently by finishing runs, enqueues and handles, are
-//! queued and sent by a background loop every intra-batch interval as one storage call per
-//! operation, of bounded weight; each caller gets its own part of the answer, in order.
+//! Storage batching (`ExecutorOptions::enable_storage_batching`, on by default): small calls
+//! of the batchable operations, made concurrently by finishing runs, enqueues and handles, are
+//! combined into one storage call per operation, of bounded weight; each caller gets its own
+//! part of the answer, in order.
 //!
+//! - **When a call is sent.** At once when no combined call of its operation is in flight (a
+//!   call made alone waits for nothing); otherwise it is queued, and the queue is sent as
+//!   combined calls when the call in flight is answered or when the oldest queued call has
+//!   waited one intra-batch interval, whichever comes first. So the calls made while one is on
+//!   its way to the storage travel together, and a slow storage gets bigger, fewer calls.
 //! - **Eligible calls.** At most [`MAX_REQUESTS_PER_CALL`] requests whose weight fits a batch:
 //!   `insertMany`, `getManyById`, `updateManyById` (1 per request, 100 per batch),
 //!   `updateManyByIdAndInsertChildrenIfUpdated` (1 per request and 1 per child, 100 per batch),
@@ -28,6 +33,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -67,7 +74,7 @@ pub(crate) trait Operation: Sized + Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<Self::Answer>, StorageError>>;
 
     /// This operation's queue.
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>>;
+    fn queue(queues: &mut Queues) -> &mut Lane<Self>;
 }
 
 pub(crate) struct InsertMany;
@@ -99,7 +106,7 @@ impl Operation for InsertMany {
         answer_each(requests.len(), storage.insert_many(requests))
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.insert_many
     }
 }
@@ -117,7 +124,7 @@ impl Operation for GetManyById {
         storage.get_many_by_id(requests)
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.get_many_by_id
     }
 }
@@ -135,7 +142,7 @@ impl Operation for UpdateManyById {
         answer_each(requests.len(), storage.update_many_by_id(requests))
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.update_many_by_id
     }
 }
@@ -162,7 +169,7 @@ impl Operation for UpdateManyByIdAndInsertChildren {
         )
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.update_many_by_id_and_insert_children
     }
 }
@@ -180,7 +187,7 @@ impl Operation for GetManyByParentExecutionId {
         storage.get_many_by_parent_execution_id(requests)
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.get_many_by_parent_execution_id
     }
 }
@@ -201,7 +208,7 @@ impl Operation for UpdateManyByParentExecutionIdAndIsFinished {
         )
     }
 
-    fn queue(queues: &mut Queues) -> &mut Vec<Pending<Self>> {
+    fn queue(queues: &mut Queues) -> &mut Lane<Self> {
         &mut queues.update_many_by_parent_execution_id_and_is_finished
     }
 }
@@ -217,6 +224,25 @@ pub(crate) struct Pending<O: Operation> {
     reply: Reply<O>,
 }
 
+/// One operation's queued calls and its combined calls in flight.
+pub(crate) struct Lane<O: Operation> {
+    pending: Vec<Pending<O>>,
+    /// When the oldest queued call was queued.
+    since: Option<Instant>,
+    /// Combined calls of this operation sent and not answered yet.
+    in_flight: usize,
+}
+
+impl<O: Operation> Default for Lane<O> {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            since: None,
+            in_flight: 0,
+        }
+    }
+}
+
 /// The queued calls per operation, and the loop's state.
 #[derive(Default)]
 pub(crate) struct Queues {
@@ -224,26 +250,13 @@ pub(crate) struct Queues {
     closed: bool,
     /// The loop, once started.
     looping: Option<JoinHandle<()>>,
-    insert_many: Vec<Pending<InsertMany>>,
-    get_many_by_id: Vec<Pending<GetManyById>>,
-    update_many_by_id: Vec<Pending<UpdateManyById>>,
-    update_many_by_id_and_insert_children: Vec<Pending<UpdateManyByIdAndInsertChildren>>,
-    get_many_by_parent_execution_id: Vec<Pending<GetManyByParentExecutionId>>,
+    insert_many: Lane<InsertMany>,
+    get_many_by_id: Lane<GetManyById>,
+    update_many_by_id: Lane<UpdateManyById>,
+    update_many_by_id_and_insert_children: Lane<UpdateManyByIdAndInsertChildren>,
+    get_many_by_parent_execution_id: Lane<GetManyByParentExecutionId>,
     update_many_by_parent_execution_id_and_is_finished:
-        Vec<Pending<UpdateManyByParentExecutionIdAndIsFinished>>,
-}
-
-impl Queues {
-    fn is_empty(&self) -> bool {
-        self.insert_many.is_empty()
-            && self.get_many_by_id.is_empty()
-            && self.update_many_by_id.is_empty()
-            && self.update_many_by_id_and_insert_children.is_empty()
-            && self.get_many_by_parent_execution_id.is_empty()
-            && self
-                .update_many_by_parent_execution_id_and_is_finished
-                .is_empty()
-    }
+        Lane<UpdateManyByParentExecutionIdAndIsFinished>,
 }
 
 struct Shared {
@@ -299,11 +312,13 @@ impl Batcher {
             if queues.closed {
                 return Err(requests);
             }
-            O::queue(&mut queues).push(Pending {
+            let lane = O::queue(&mut queues);
+            lane.pending.push(Pending {
                 requests,
                 weight,
                 reply,
             });
+            lane.since.get_or_insert_with(Instant::now);
             // Started with the first call; started again should it have died (a panic, or
             // the runtime it ran on shut down), so that queued calls are never stranded.
             if queues.looping.as_ref().is_none_or(JoinHandle::is_finished) {
@@ -335,6 +350,13 @@ impl Batcher {
         }
     }
 
+    /// Counts one combined `insertMany` call as in flight (that never ends), so that the
+    /// next calls wait for the interval.
+    #[cfg(test)]
+    pub(crate) fn hold_insert_many(&self) {
+        self.shared.queues().insert_many.in_flight += 1;
+    }
+
     /// Whether the loop is running.
     #[cfg(test)]
     pub(crate) fn is_looping(&self) -> bool {
@@ -353,87 +375,153 @@ impl Drop for Batcher {
     }
 }
 
-/// The loop: waits for a queued call, lets calls gather for one interval, sends them.
+/// The loop: sends each operation's queued calls at once when none of its combined calls is in
+/// flight, else when that call is answered or the oldest queued call has waited one interval.
 async fn run(shared: Arc<Shared>) {
     let mut batches = JoinSet::new();
     loop {
         while batches.try_join_next().is_some() {}
-        let (empty, closed) = {
-            let queues = shared.queues();
-            (queues.is_empty(), queues.closed)
+        // Registered before the queues are read, so that no call queued after is missed.
+        let work = shared.work.notified();
+        tokio::pin!(work);
+        work.as_mut().enable();
+        let (closed, next) = {
+            let mut queues = shared.queues();
+            let closed = queues.closed;
+            (closed, send_due(&shared, &mut queues, &mut batches, closed))
         };
         if closed {
-            flush(&shared, &mut batches);
             break;
         }
-        if empty {
-            shared.work.notified().await;
-            continue;
+        match next {
+            Some(at) => tokio::select! {
+                () = &mut work => {}
+                () = tokio::time::sleep_until(at) => {}
+                () = shared.closing.notified() => {}
+            },
+            None => tokio::select! {
+                () = &mut work => {}
+                () = shared.closing.notified() => {}
+            },
         }
-        tokio::select! {
-            () = tokio::time::sleep(shared.interval) => {}
-            () = shared.closing.notified() => {}
-        }
-        flush(&shared, &mut batches);
     }
     while batches.join_next().await.is_some() {}
 }
 
-/// Sends every queued call, as combined calls per operation.
-fn flush(shared: &Arc<Shared>, batches: &mut JoinSet<()>) {
-    let mut queues = shared.queues();
-    let queues = &mut *queues;
-    spawn_batches(shared, std::mem::take(&mut queues.insert_many), batches);
-    spawn_batches(shared, std::mem::take(&mut queues.get_many_by_id), batches);
-    spawn_batches(
-        shared,
-        std::mem::take(&mut queues.update_many_by_id),
-        batches,
-    );
-    spawn_batches(
-        shared,
-        std::mem::take(&mut queues.update_many_by_id_and_insert_children),
-        batches,
-    );
-    spawn_batches(
-        shared,
-        std::mem::take(&mut queues.get_many_by_parent_execution_id),
-        batches,
-    );
-    spawn_batches(
-        shared,
-        std::mem::take(&mut queues.update_many_by_parent_execution_id_and_is_finished),
-        batches,
-    );
+/// Sends the queued calls that are due (every one when `all`); when the next others are due.
+fn send_due(
+    shared: &Arc<Shared>,
+    queues: &mut Queues,
+    batches: &mut JoinSet<()>,
+    all: bool,
+) -> Option<Instant> {
+    let now = Instant::now();
+    [
+        send_lane(shared, &mut queues.insert_many, batches, all, now),
+        send_lane(shared, &mut queues.get_many_by_id, batches, all, now),
+        send_lane(shared, &mut queues.update_many_by_id, batches, all, now),
+        send_lane(
+            shared,
+            &mut queues.update_many_by_id_and_insert_children,
+            batches,
+            all,
+            now,
+        ),
+        send_lane(
+            shared,
+            &mut queues.get_many_by_parent_execution_id,
+            batches,
+            all,
+            now,
+        ),
+        send_lane(
+            shared,
+            &mut queues.update_many_by_parent_execution_id_and_is_finished,
+            batches,
+            all,
+            now,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// Sends one operation's queued calls if due; else when they are due.
+fn send_lane<O: Operation>(
+    shared: &Arc<Shared>,
+    lane: &mut Lane<O>,
+    batches: &mut JoinSet<()>,
+    all: bool,
+    now: Instant,
+) -> Option<Instant> {
+    let since = lane.since?;
+    let due = since + shared.interval;
+    if !all && lane.in_flight > 0 && now < due {
+        return Some(due);
+    }
+    lane.since = None;
+    spawn_batches(shared, lane, batches);
+    None
 }
 
 /// Cuts the queued calls of one operation into batches of bounded weight, in order, and
 /// sends each. A call whose caller is gone (an aborted run) is dropped unsent.
 fn spawn_batches<O: Operation>(
     shared: &Arc<Shared>,
-    pending: Vec<Pending<O>>,
+    lane: &mut Lane<O>,
     batches: &mut JoinSet<()>,
 ) {
     let mut batch: Vec<Pending<O>> = Vec::new();
     let mut weight = 0;
-    for call in pending {
+    let mut spawn = |batch: Vec<Pending<O>>, lane_in_flight: &mut usize| {
+        *lane_in_flight += 1;
+        let in_flight = InFlight::<O> {
+            shared: Arc::clone(shared),
+            _operation: std::marker::PhantomData,
+        };
+        batches.spawn(send_batch(Arc::clone(shared), batch, in_flight));
+    };
+    for call in std::mem::take(&mut lane.pending) {
         if call.reply.is_closed() {
             continue;
         }
         if !batch.is_empty() && weight + call.weight > O::MAX_WEIGHT {
-            batches.spawn(send_batch(Arc::clone(shared), std::mem::take(&mut batch)));
+            spawn(std::mem::take(&mut batch), &mut lane.in_flight);
             weight = 0;
         }
         weight += call.weight;
         batch.push(call);
     }
     if !batch.is_empty() {
-        batches.spawn(send_batch(Arc::clone(shared), batch));
+        spawn(batch, &mut lane.in_flight);
+    }
+}
+
+/// A combined call of `O` in flight: when it ends (answered, or the loop was aborted), its lane
+/// may send again.
+struct InFlight<O: Operation> {
+    shared: Arc<Shared>,
+    _operation: std::marker::PhantomData<fn() -> O>,
+}
+
+impl<O: Operation> Drop for InFlight<O> {
+    fn drop(&mut self) {
+        {
+            let mut queues = self.shared.queues();
+            let lane = O::queue(&mut queues);
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+        }
+        self.shared.work.notify_one();
     }
 }
 
 /// Sends one batch and answers its callers.
-async fn send_batch<O: Operation>(shared: Arc<Shared>, mut batch: Vec<Pending<O>>) {
+async fn send_batch<O: Operation>(
+    shared: Arc<Shared>,
+    mut batch: Vec<Pending<O>>,
+    _in_flight: InFlight<O>,
+) {
     let _permit = shared.in_flight.acquire().await;
     if batch.len() == 1 {
         let Pending {
@@ -610,6 +698,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_alone_goes_at_once_and_calls_wait_only_for_one_in_flight() {
+        // An interval far longer than the test: no call may wait for it.
+        let store = Store::new(storage(), 0, Some(Duration::from_secs(30)));
+        let started = std::time::Instant::now();
+        for i in 0..3 {
+            store
+                .insert_many(vec![execution(&format!("e{i}"))])
+                .await
+                .expect("insert");
+        }
+        assert!(store.get_by_id("e2").await.expect("get").is_some());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "calls made one after the other waited for the interval"
+        );
+        assert_eq!(calls(&store, "insertMany"), 3);
+        store.shutdown_batching().await;
+    }
+
+    #[tokio::test]
     async fn a_duplicate_insert_fails_only_its_own_caller() {
         let storage = storage();
         storage
@@ -646,6 +754,8 @@ mod tests {
     #[tokio::test]
     async fn shutdown_sends_what_is_queued_and_stops_the_loop() {
         let store = Arc::new(Store::new(storage(), 0, Some(Duration::from_secs(5))));
+        // A combined call in flight: the next ones wait (up to the 5 s interval).
+        store.batcher().expect("batcher").hold_insert_many();
         let queued: Vec<_> = (0..5)
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -657,7 +767,7 @@ mod tests {
         while !store.batcher().expect("batcher").is_looping() {
             tokio::task::yield_now().await;
         }
-        // Let every caller queue its call (the loop waits 5 s before sending).
+        // Let every caller queue its call (the loop waits up to 5 s before sending).
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(calls(&store, "insertMany"), 0);
         let started = std::time::Instant::now();

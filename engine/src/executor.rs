@@ -291,7 +291,17 @@ impl Executor {
             "enqueued task {} execution {execution_id}",
             definition.id
         ));
-        if definition.kind != Kind::Sleeping {
+        if definition.kind == Kind::Sleeping {
+            // Its timeout, unless woken up before.
+            inner.wakers.wake_after(
+                Process::Expired,
+                Duration::from_millis(
+                    task_options
+                        .sleep_ms_before_run
+                        .saturating_add(task_options.timeout_ms),
+                ),
+            );
+        } else {
             inner.wakers.wake_after(
                 Process::ClaimReady,
                 Duration::from_millis(task_options.sleep_ms_before_run),
@@ -598,7 +608,8 @@ impl Inner {
         input: String,
         now: u64,
     ) -> TaskExecutionStorageValue {
-        TaskExecutionStorageValue::new_execution(
+        let is_sleeping_task = definition.kind == Kind::Sleeping;
+        let mut value = TaskExecutionStorageValue::new_execution(
             NewTaskExecution {
                 root,
                 parent,
@@ -613,7 +624,11 @@ impl Inner {
                 input,
             },
             now,
-        )
+        );
+        if !is_sleeping_task {
+            value.start_at = crate::processes::start_at(now, options.sleep_ms_before_run);
+        }
+        value
     }
 
     /// Starts running a claimed execution, unless it already runs here.

@@ -30,12 +30,30 @@ pub enum LogLevel {
 pub struct ExecutorOptions {
     /// Added to a task's timeout to form its lease (`expiresAt`); ≥ 0. Default 5 min.
     pub expire_leeway: Duration,
-    /// The polling interval of the background processes; > 0. Default 500 ms.
+    /// The polling interval of a background process after a poll found work created
+    /// elsewhere (it then doubles back up to its idle bound, `max_idle_poll_interval` or
+    /// `max_idle_maintenance_poll_interval`), and the base of the back-off after errors; > 0.
+    /// Default 500 ms.
     pub background_process_intra_batch_sleep: Duration,
-    /// How long an idle background process may sleep between polls: it backs off from
-    /// `background_process_intra_batch_sleep` up to this bound while it finds nothing (work
-    /// this executor creates wakes it at once). ≥ the intra-batch sleep, ≤ 1 h. Default 10 s.
+    /// The bound on picking up work created elsewhere: a ready execution enqueued by another
+    /// process (or whose retry or delayed start came due there) is claimed within this time,
+    /// and a cancellation made elsewhere reaches a run of this executor within it. The claiming
+    /// process polls this often while it finds nothing (work this executor creates wakes it at
+    /// once, without a poll); after a poll that found work it polls from
+    /// `background_process_intra_batch_sleep`, doubling back up to this bound. Each poll is
+    /// one storage call (one billed function execution on Convex, plus its component's).
+    /// ≥ the intra-batch sleep, ≤ 1 h. Default 10 s.
     pub max_idle_poll_interval: Duration,
+    /// The same bound for the other background processes (marking finished executions,
+    /// processing parents whose children finished, closing, recovering expired leases): their
+    /// work normally follows from what this executor does, which wakes them at once; this
+    /// bound applies to work left elsewhere: executions finished, cancelled or woken up by a
+    /// process that runs no started executor, work of an executor that stopped mid-way, and
+    /// expired leases of crashed executors (whose recovery takes the lease, at least the expire
+    /// leeway, plus up to this bound). Sleeping tasks this executor enqueued are timed out on
+    /// time. ≤ 1 h; a value below `max_idle_poll_interval` counts as that. Default 5 min: an idle executor then makes
+    /// about 0.12 storage calls per second.
+    pub max_idle_maintenance_poll_interval: Duration,
     /// Task executions running at once in this executor; ≥ 1. Default 5,000.
     pub max_concurrent_task_executions: u32,
     /// Executions claimed by one call; ≥ 1. Default 100.
@@ -55,20 +73,23 @@ pub struct ExecutorOptions {
     /// Batch small storage calls. When on, the calls of at most 5 requests of `insertMany`,
     /// `getManyById`, `updateManyById`, `updateManyByIdAndInsertChildrenIfUpdated`,
     /// `getManyByParentExecutionId` and `updateManyByParentExecutionIdAndIsFinished` (those of
-    /// enqueues, finishing runs, handles) are queued and sent every
-    /// [`storage_background_batching_process_intra_batch_sleep`] as one storage call per
-    /// operation (at most 100 rows; 3 requests for the by-parent operations), each caller
-    /// getting its own answer. A combined call refused for a reason that is not transient
-    /// (e.g. one caller's duplicate insert) is sent again per caller, so that each gets its
-    /// own result; a transient or partially applied failure goes to every caller of the
-    /// batch. Claims and the processes' own batches are never queued. Fewer storage calls
-    /// under concurrency, at the cost of up to one interval of latency per call (also for
-    /// calls made one after the other). Shutdown sends what is queued and stops the batching
-    /// loop. Default false.
+    /// enqueues, finishing runs, handles) are combined: such a call goes to the storage at once
+    /// when no combined call of its operation is in flight; the calls made while one is in
+    /// flight are queued and sent together (at most 100 rows; 3 requests for the by-parent
+    /// operations) when it is answered, or once the oldest has waited
+    /// [`storage_background_batching_process_intra_batch_sleep`], each caller getting its own
+    /// answer. A combined call refused for a reason that is not transient (e.g. one caller's
+    /// duplicate insert) is sent again per caller, so that each gets its own result; a
+    /// transient or partially applied failure goes to every caller of the batch. Claims and the
+    /// processes' own batches are never queued. Fewer storage calls under concurrency (each is
+    /// a billed function execution on Convex), at no cost for a call made alone. Shutdown
+    /// sends what is queued and stops the batching loop. Default true.
     ///
     /// [`storage_background_batching_process_intra_batch_sleep`]: Self::storage_background_batching_process_intra_batch_sleep
     pub enable_storage_batching: bool,
-    /// Interval of the storage batching process; 1..=100 ms. Default 10 ms.
+    /// The longest a batchable call waits for a combined call of its operation in flight
+    /// before it is sent anyway (see [`enable_storage_batching`](Self::enable_storage_batching));
+    /// 1..=100 ms. Default 10 ms.
     pub storage_background_batching_process_intra_batch_sleep: Duration,
     /// How many times the executor retries a storage call that failed in a retry-safe way
     /// (25 ms, doubling, at most 1 s apart); 0..=10. Default 1.
@@ -90,6 +111,7 @@ impl Default for ExecutorOptions {
             expire_leeway: Duration::from_secs(300),
             background_process_intra_batch_sleep: Duration::from_millis(500),
             max_idle_poll_interval: Duration::from_secs(10),
+            max_idle_maintenance_poll_interval: Duration::from_secs(300),
             max_concurrent_task_executions: 5_000,
             max_task_executions_per_batch: 100,
             process_on_children_finished_task_executions_batch_size: 100,
@@ -100,7 +122,7 @@ impl Default for ExecutorOptions {
             max_children_per_task_execution: 1_000,
             max_serialized_input_data_size: 1024 * 1024,
             max_serialized_output_data_size: 1024 * 1024,
-            enable_storage_batching: false,
+            enable_storage_batching: true,
             storage_background_batching_process_intra_batch_sleep: Duration::from_millis(10),
             storage_max_retry_attempts: 1,
             log_level: LogLevel::Info,
@@ -120,6 +142,10 @@ impl fmt::Debug for ExecutorOptions {
                 &self.background_process_intra_batch_sleep,
             )
             .field("max_idle_poll_interval", &self.max_idle_poll_interval)
+            .field(
+                "max_idle_maintenance_poll_interval",
+                &self.max_idle_maintenance_poll_interval,
+            )
             .field(
                 "max_concurrent_task_executions",
                 &self.max_concurrent_task_executions,
@@ -171,6 +197,8 @@ impl ExecutorOptions {
         with_background_process_intra_batch_sleep: background_process_intra_batch_sleep: Duration;
         /// Sets [`max_idle_poll_interval`](Self::max_idle_poll_interval).
         with_max_idle_poll_interval: max_idle_poll_interval: Duration;
+        /// Sets [`max_idle_maintenance_poll_interval`](Self::max_idle_maintenance_poll_interval).
+        with_max_idle_maintenance_poll_interval: max_idle_maintenance_poll_interval: Duration;
         /// Sets [`max_concurrent_task_executions`](Self::max_concurrent_task_executions).
         with_max_concurrent_task_executions: max_concurrent_task_executions: u32;
         /// Sets [`max_task_executions_per_batch`](Self::max_task_executions_per_batch).
@@ -226,6 +254,12 @@ impl ExecutorOptions {
                 "max_idle_poll_interval must be between background_process_intra_batch_sleep \
                  ({:?}) and 1 h, got {:?}",
                 self.background_process_intra_batch_sleep, self.max_idle_poll_interval
+            ));
+        }
+        if self.max_idle_maintenance_poll_interval > hour {
+            return invalid(format!(
+                "max_idle_maintenance_poll_interval must be at most 1 h, got {:?}",
+                self.max_idle_maintenance_poll_interval
             ));
         }
         at_least(
@@ -313,6 +347,9 @@ impl ExecutorOptions {
             expire_leeway_ms,
             intra_batch_sleep: Duration::from_millis(intra),
             max_idle_poll_interval: self.max_idle_poll_interval,
+            max_idle_maintenance_poll_interval: self
+                .max_idle_maintenance_poll_interval
+                .max(self.max_idle_poll_interval),
             max_concurrent_task_executions: self.max_concurrent_task_executions,
             max_task_executions_per_batch: self.max_task_executions_per_batch,
             children_finished_batch_size: self
@@ -340,6 +377,7 @@ pub(crate) struct ValidatedOptions {
     pub expire_leeway_ms: u64,
     pub intra_batch_sleep: Duration,
     pub max_idle_poll_interval: Duration,
+    pub max_idle_maintenance_poll_interval: Duration,
     pub max_concurrent_task_executions: u32,
     pub max_task_executions_per_batch: u32,
     pub children_finished_batch_size: u32,
@@ -657,6 +695,8 @@ mod tests {
             ExecutorOptions::default()
                 .with_storage_background_batching_process_intra_batch_sleep(Duration::ZERO),
             ExecutorOptions::default().with_max_idle_poll_interval(Duration::from_millis(10)),
+            ExecutorOptions::default()
+                .with_max_idle_maintenance_poll_interval(Duration::from_secs(3_601)),
             ExecutorOptions::default().with_expire_leeway(Duration::from_micros(1_500)),
         ] {
             let error = bad.validate().unwrap_err();

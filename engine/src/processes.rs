@@ -37,6 +37,24 @@ use crate::update::{is_finished, Update};
 /// takes over: 2 minutes plus the expire leeway (the original's).
 const PROCESSING_EXPIRY_MS: u64 = 2 * 60 * 1000;
 
+/// How far back an undelayed `startAt` is sent. The storage raises it to its own `now` (the
+/// storage API's `at_least_now` rule: both storages do), so the execution is claimable at once
+/// on the storage's clock, even when `store.now()`, this process's estimate of that clock (for
+/// Convex, from the `Date` headers of its responses: off by up to about half a second), runs
+/// ahead of it.
+pub(crate) const CLOCK_MARGIN_MS: u64 = 1_000;
+
+/// The `startAt` of an execution to run after `delay_ms`: with no delay, `CLOCK_MARGIN_MS`
+/// before `now`, which the storage raises to its own `now` (the `at_least_now` rule), so that
+/// an estimate of the storage's clock that runs ahead does not delay the start.
+pub(crate) fn start_at(now: u64, delay_ms: u64) -> u64 {
+    if delay_ms == 0 {
+        now.saturating_sub(CLOCK_MARGIN_MS)
+    } else {
+        now.saturating_add(delay_ms)
+    }
+}
+
 /// What processing a parent whose children finished writes.
 struct ParentWrite {
     execution_id: String,
@@ -52,12 +70,24 @@ fn filter_status(status: TaskExecutionStatus) -> Option<TaskExecutionStorageFilt
     })
 }
 
-fn full(count: usize, limit: u32) -> bool {
-    count >= limit as usize
+/// What an iteration found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// It found work.
+    pub found: bool,
+    /// It found a full batch: there may be more, run again at once.
+    pub more: bool,
+}
+
+fn full(count: usize, limit: u32) -> Progress {
+    Progress {
+        found: count > 0,
+        more: count >= limit as usize,
+    }
 }
 
 impl Inner {
-    pub(crate) async fn iterate(self: &Arc<Self>, process: Process) -> Result<bool, Error> {
+    pub(crate) async fn iterate(self: &Arc<Self>, process: Process) -> Result<Progress, Error> {
         match process {
             Process::ClaimReady => self.claim_ready().await,
             Process::ChildrenFinished => self.process_children_finished().await,
@@ -74,11 +104,11 @@ impl Inner {
     }
 
     /// Process 1: claims ready executions whose start time has come and runs them.
-    async fn claim_ready(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn claim_ready(self: &Arc<Self>) -> Result<Progress, Error> {
         let max = self.options.max_concurrent_task_executions as usize;
         let running = self.running_count();
         if running >= max {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let free = u32::try_from(max - running).unwrap_or(u32::MAX);
         let limit = self.options.max_task_executions_per_batch.min(free);
@@ -109,7 +139,7 @@ impl Inner {
     }
 
     /// Process 2: completes, finalizes or continues parents whose children all finished.
-    async fn process_children_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn process_children_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.children_finished_batch_size;
         let executions = self
@@ -131,7 +161,7 @@ impl Inner {
             .await?;
         let count = executions.len();
         if count == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         match self.children_finished_batch(&executions).await {
             Ok(()) => {}
@@ -643,7 +673,7 @@ impl Inner {
 
     /// Process 3: marks finished executions ready to close, decrementing their parents'
     /// active children counts.
-    async fn mark_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn mark_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.mark_finished_batch_size;
         let count = self
@@ -668,7 +698,7 @@ impl Inner {
 
     /// Process 4: closes finished executions: a finalize child finishes its parent; an
     /// execution that did not complete cancels its unfinished children.
-    async fn close_finished(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn close_finished(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.close_batch_size;
         let executions = self
@@ -686,7 +716,7 @@ impl Inner {
             .await?;
         let count = executions.len();
         if count == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let now = self.store.now();
         let mut parent_updates = Vec::new();
@@ -782,9 +812,9 @@ impl Inner {
     }
 
     /// Process 5: aborts the running executions of this executor that were cancelled.
-    async fn deliver_cancellations(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn deliver_cancellations(self: &Arc<Self>) -> Result<Progress, Error> {
         if self.running_count() == 0 {
-            return Ok(false);
+            return Ok(Progress::default());
         }
         let now = self.store.now();
         let limit = self.options.cancellation_batch_size;
@@ -818,7 +848,7 @@ impl Inner {
     /// Process 6: recovers expired leases: running executions back to ready (the lease
     /// counts as an attempt when they are claimed again), sleeping ones timed out, stuck
     /// processing and closing released.
-    async fn recover_expired(self: &Arc<Self>) -> Result<bool, Error> {
+    async fn recover_expired(self: &Arc<Self>) -> Result<Progress, Error> {
         let now = self.store.now();
         let limit = self.options.expired_batch_size;
         let expired = self
@@ -829,7 +859,7 @@ impl Inner {
                 expires_at_less_than: now,
                 update: Update {
                     error: Some(TaskError::non_retryable(EXPIRED_MESSAGE).to_execution_error()),
-                    start_at: Some(now),
+                    start_at: Some(start_at(now, 0)),
                     ..Update::status(TaskExecutionStatus::Ready)
                 }
                 .at(now),
@@ -891,7 +921,10 @@ impl Inner {
         }
         let total =
             u64::from(expired) + u64::from(timed_out) + u64::from(processing) + u64::from(closing);
-        Ok(total * 4 >= u64::from(limit))
+        Ok(Progress {
+            found: total > 0,
+            more: total * 4 >= u64::from(limit),
+        })
     }
 }
 

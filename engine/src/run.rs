@@ -366,11 +366,16 @@ impl Inner {
         Ok(())
     }
 
-    /// Wakes process 1 for inserted children: now, or when their start times come.
-    pub(crate) fn wake_for_children(&self, sleeps: Vec<u64>) {
-        for sleep in sleeps {
+    /// Wakes process 1 for inserted children, now or when their start times come, and the
+    /// expiry process when sleeping ones time out.
+    pub(crate) fn wake_for_children(&self, wakes: ChildWakes) {
+        for sleep in wakes.ready {
             self.wakers
                 .wake_after(Process::ClaimReady, Duration::from_millis(sleep));
+        }
+        for expiry in wakes.expiries {
+            self.wakers
+                .wake_after(Process::Expired, Duration::from_millis(expiry));
         }
     }
 
@@ -540,7 +545,7 @@ impl Inner {
             let update = Update {
                 error: Some(error.to_execution_error()),
                 retry_attempts: Some(execution.retry_attempts + 1),
-                start_at: Some(now.saturating_add(delay)),
+                start_at: Some(crate::processes::start_at(now, delay)),
                 ..Update::status(TaskExecutionStatus::Ready)
             };
             (update, Some(delay))
@@ -578,16 +583,36 @@ impl Inner {
     }
 }
 
-/// The distinct delays before the inserted children (not sleeping tasks) can run.
-pub(crate) fn child_sleeps(children: &[TaskExecutionStorageValue]) -> Vec<u64> {
-    let mut sleeps: Vec<u64> = children
-        .iter()
-        .filter(|c| !c.is_sleeping_task)
-        .map(|c| c.sleep_ms_before_run)
-        .collect();
-    sleeps.sort_unstable();
-    sleeps.dedup();
-    sleeps
+/// When inserted executions need a background process: the distinct delays before the
+/// children that run can be claimed, and before the sleeping ones time out.
+#[derive(Debug, Default)]
+pub(crate) struct ChildWakes {
+    ready: Vec<u64>,
+    expiries: Vec<u64>,
+}
+
+pub(crate) fn child_sleeps(children: &[TaskExecutionStorageValue]) -> ChildWakes {
+    let distinct = |mut delays: Vec<u64>| {
+        delays.sort_unstable();
+        delays.dedup();
+        delays
+    };
+    ChildWakes {
+        ready: distinct(
+            children
+                .iter()
+                .filter(|c| !c.is_sleeping_task)
+                .map(|c| c.sleep_ms_before_run)
+                .collect(),
+        ),
+        expiries: distinct(
+            children
+                .iter()
+                .filter(|c| c.is_sleeping_task)
+                .map(|c| c.sleep_ms_before_run.saturating_add(c.timeout_ms))
+                .collect(),
+        ),
+    }
 }
 
 /// The root of a child of `parent`: the parent's root, or the parent itself.

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use durable_execution::storage::InMemoryTaskExecutionsStorage;
+use durable_execution::storage::{InMemoryTaskExecutionsStorage, TaskExecutionStatus};
 use durable_execution::{
-    Executor, ExecutorOptions, LogLevel, StorageMetrics, TaskError, TaskOptions, WaitOptions,
+    EnqueueOptions, Executor, ExecutorOptions, LogLevel, StorageMetrics, TaskError, TaskOptions,
+    WaitOptions,
 };
 
 fn total(metrics: &StorageMetrics) -> u64 {
@@ -24,10 +25,12 @@ async fn an_idle_executor_backs_off_to_its_idle_bound() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let calls = total(&executor.storage_metrics());
     executor.shutdown().await;
-    // Without back-off: 3 s / 100 ms = 30 iterations of 5 processes (the cancellation
-    // process makes no call without running tasks), 8 calls each round: 240 calls.
-    println!("idle executor, 3 s at 100 ms up to 1 s: {calls} storage calls");
-    assert!(calls < 80, "{calls} calls while idle");
+    // Polling every 100 ms: 3 s / 100 ms = 30 rounds of 5 processes (the cancellation
+    // process makes no call without running tasks), 8 calls each: 240 calls. Idle, the
+    // claiming process polls every second (about 4 calls) and the others, at the default
+    // maintenance bound (5 min), only at start (7 calls).
+    println!("idle executor, 3 s, claims polled every 1 s: {calls} storage calls");
+    assert!(calls < 20, "{calls} calls while idle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,4 +81,60 @@ async fn storage_calls_per_task() {
     for (operation, m) in &metrics {
         println!("  {operation}: {}", m.calls);
     }
+}
+
+/// Polls a minute apart: a delayed start and a sleeping task's timeout happen on time through
+/// the wake-ups this executor schedules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_starts_and_sleeping_timeouts_do_not_wait_for_a_poll() {
+    let storage = InMemoryTaskExecutionsStorage::new(Default::default()).expect("storage");
+    let executor = Executor::new(
+        storage,
+        ExecutorOptions::default()
+            .with_background_process_intra_batch_sleep(Duration::from_secs(60))
+            .with_max_idle_poll_interval(Duration::from_secs(60))
+            .with_max_idle_maintenance_poll_interval(Duration::from_secs(60))
+            .with_log_level(LogLevel::Error),
+    )
+    .expect("executor");
+    let task = executor
+        .task(
+            TaskOptions::new("t", Duration::from_secs(10)),
+            |_, i: u32| async move { Ok::<_, TaskError>(i) },
+        )
+        .expect("task");
+    let sleeping = executor
+        .sleeping_task::<u32>("sleeping", Duration::from_millis(300))
+        .expect("sleeping task");
+    executor.start();
+    // Let the start-up polls pass.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let delayed = executor
+        .enqueue_with_options(
+            &task,
+            7,
+            EnqueueOptions::default().with_sleep_before_run(Duration::from_millis(300)),
+        )
+        .await
+        .expect("enqueue");
+    let asleep = executor
+        .enqueue(&sleeping, "unique".to_owned())
+        .await
+        .expect("enqueue sleeping");
+    let wait = WaitOptions::default().with_polling_interval(Duration::from_millis(50));
+    let (delayed, asleep) = tokio::time::timeout(Duration::from_secs(30), async {
+        (
+            delayed.wait_finished(wait.clone()).await.expect("delayed"),
+            asleep.wait_finished(wait).await.expect("sleeping"),
+        )
+    })
+    .await
+    .expect("both finished without waiting for a 60 s poll");
+    let elapsed = started.elapsed();
+    executor.shutdown().await;
+    println!("delayed start and sleeping timeout (300 ms each): finished after {elapsed:?}");
+    assert_eq!(delayed.output, Some(7));
+    assert_eq!(asleep.status, TaskExecutionStatus::TimedOut);
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
 }

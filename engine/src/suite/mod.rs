@@ -41,6 +41,7 @@ pub trait StorageFactory: Send + Sync {
         ExecutorOptions::default()
             .with_background_process_intra_batch_sleep(Duration::from_millis(50))
             .with_max_idle_poll_interval(Duration::from_millis(250))
+            .with_max_idle_maintenance_poll_interval(Duration::from_millis(250))
             .with_log_level(crate::LogLevel::Error)
     }
 

@@ -69,6 +69,7 @@ impl StorageFactory for ConvexFactory {
         ExecutorOptions::default()
             .with_background_process_intra_batch_sleep(Duration::from_millis(50))
             .with_max_idle_poll_interval(Duration::from_millis(250))
+            .with_max_idle_maintenance_poll_interval(Duration::from_millis(250))
             .with_log_level(durable_execution::LogLevel::Error)
     }
 

@@ -378,8 +378,8 @@ export function makeTaskExecutionsStoragePublicApi(
 export type TaskExecutionsStoragePublicApi = ReturnType<typeof makeTaskExecutionsStoragePublicApi>
 
 /**
- * The original package's entry point, for apps moving over: the same API, with one explicit
- * secret or (without one) the env vars.
+ * The entry point of the package this API replaces, for apps moving over: the same API, with
+ * one explicit secret or (without one) the env vars.
  */
 export function convertDurableExecutionStorageComponentToPublicApiImpl(
   component: ComponentApi,

@@ -9,7 +9,12 @@
 
 use durable_execution_storage_convex_macros::convex_component;
 
-#[convex_component(name = "taskExecutionsStorage", app_module = "taskExecutionsStorage")]
+// `compat_factory`: the original package's entry point, for apps moving over.
+#[convex_component(
+    name = "taskExecutionsStorage",
+    app_module = "taskExecutionsStorage",
+    compat_factory = "convertDurableExecutionStorageComponentToPublicApiImpl"
+)]
 pub mod task_executions {
     /// Retry policy of a task: the delay before attempt `n` is
     /// `min(baseDelayMs * delayMultiplier^n, maxDelayMs)`.

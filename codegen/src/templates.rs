@@ -11,7 +11,6 @@ use handlebars::{handlebars_helper, Handlebars};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::view::header;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/templates.rs"));
@@ -42,13 +41,14 @@ handlebars_helper!(concat: |*args| args.iter().map(|arg| match arg {
 
 pub struct Templates {
     registry: Handlebars<'static>,
-    header: String,
+    declaration: String,
 }
 
-/// What every template receives: the header line and its file's view.
+/// What every template receives: the declaration it comes from and its file's view.
 #[derive(Serialize)]
 struct Context<'a, T: Serialize> {
-    header: &'a str,
+    /// The declaration's path, relative to the repository root (the `header` partial names it).
+    declaration: &'a str,
     file: &'a T,
 }
 
@@ -68,7 +68,7 @@ impl Templates {
         }
         Ok(Templates {
             registry,
-            header: header(declaration),
+            declaration: declaration.to_owned(),
         })
     }
 
@@ -77,7 +77,7 @@ impl Templates {
             .render(
                 name,
                 &Context {
-                    header: &self.header,
+                    declaration: &self.declaration,
                     file,
                 },
             )

@@ -156,7 +156,7 @@ export class Budget {
 
   /**
    * `unit` names what `fits` counts, in messages; `key` is the field naming a document in a
-   * refusal (e.g. its execution id).
+   * refusal (e.g. its id field).
    */
   constructor(
     private readonly unit: string,

@@ -17,6 +17,9 @@ pub struct Component {
     pub rust_module: String,
     /// The generated Rust client type.
     pub client_name: String,
+    /// The name of a second entry point of the public API taking `(component, authSecret?)`,
+    /// for apps moving over from a package that exported one under that name.
+    pub compat_factory: Option<String>,
     pub doc: String,
     pub objects: Vec<ObjectDef>,
     pub unions: Vec<UnionDef>,

@@ -52,6 +52,7 @@ use proc_macro::TokenStream;
 /// | `name` | the Convex component name | camelCase of the module name |
 /// | `app_module` | the app module exposing the public API (`<app_module>:<operation>`) | `name` |
 /// | `client` | the Rust name of the generated client | `<PascalCase(name)>Client` |
+/// | `compat_factory` | also export the public API under this name, as `(component, authSecret?) => api` (for apps moving over from a package with that entry point) | none |
 ///
 /// ```rust,ignore
 /// #[convex_component(name = "taskExecutionsStorage", app_module = "taskExecutionsStorage",
@@ -202,9 +203,8 @@ use proc_macro::TokenStream;
 ///   index, of `via`'s type) equals that `via`, and sets its integer field `counter` to
 ///   `max(0, counter - 1)`, or to 0 when the patched document's boolean field `reset_if` is
 ///   `true`; the referenced document's `update(required)` fields change with it, as in a
-///   patch. `counter`, `via` and `index` are required, `unless` and `reset_if` optional (the
-///   TypeScript generator needs both for now). Each patched document then costs one more
-///   read and write in the call's budget.
+///   patch. `counter`, `via` and `index` are required, `unless` and `reset_if` optional. Each
+///   patched document then costs one more read and write in the call's budget.
 ///
 /// Bound values are an argument (or request) field of the same type (`eq(shard = shard)`), a
 /// literal (`0`, `-1`, `true`, `"text"`, or a union variant's wire string such as `"ready"`),

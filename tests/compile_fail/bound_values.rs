@@ -1,4 +1,5 @@
-//! A bound's value fits its field: an argument of its type, `now` for a number, a literal of its type.
+//! A bound's value fits its field: an argument of its type, `now` for a number in a range, a
+//! literal of its type.
 
 use durable_execution_storage_convex::convex_component;
 
@@ -14,6 +15,7 @@ pub mod notes {
     #[convex(index(name = "by_noteId", fields(note_id)))]
     #[convex(index(name = "by_status_dueAt", fields(status, due_at)))]
     #[convex(index(name = "by_shard_status", fields(shard, status)))]
+    #[convex(index(name = "by_title", fields(title)))]
     pub struct Note {
         pub note_id: String,
         pub shard: u32,
@@ -42,6 +44,13 @@ pub mod notes {
     ))]
     pub struct TouchDueArgs {
         pub shard: Option<u32>,
+        pub update: NoteUpdate,
+        pub limit: u32,
+    }
+
+    #[convex(operation(name = "touchByTitle", kind = "mutation", returns = "u32"))]
+    #[convex(access(update_range, index = "by_title", lt(title = now), limit = limit, update = update))]
+    pub struct TouchByTitleArgs {
         pub update: NoteUpdate,
         pub limit: u32,
     }

@@ -450,18 +450,22 @@ fn writes(operation: &Operation) -> bool {
     )
 }
 
-/// Whether a bound of the operation is the server's `now`.
+/// Whether a bound of the operation, in any pattern, is the server's `now` (the function then
+/// reads the clock before its access pattern runs).
 fn bounds_by_now(operation: &Operation) -> bool {
-    match &operation.access {
+    let (eq, lower, upper) = match &operation.access {
+        Access::GetEach { eq, .. }
+        | Access::UpdateEach { eq, .. }
+        | Access::DeleteOne { eq, .. } => (eq.as_slice(), &None, &None),
         Access::UpdateRange {
             eq, lower, upper, ..
-        } => eq
-            .iter()
-            .chain(lower.iter())
-            .chain(upper.iter())
-            .any(|bound| matches!(bound.value, BoundValue::Now)),
-        _ => false,
-    }
+        } => (eq.as_slice(), lower, upper),
+        Access::Insert { .. } | Access::DeleteAll => (&[][..], &None, &None),
+    };
+    eq.iter()
+        .chain(lower.iter())
+        .chain(upper.iter())
+        .any(|bound| matches!(bound.value, BoundValue::Now))
 }
 
 /// The unique indexes the operation's inserts check.
@@ -803,9 +807,7 @@ fn lookup(
     }
 }
 
-/// The view of a step after an `update_range`.
-// The IR's `DecrementParentActiveChildrenCount` is the general `DecrementReferenced` step with
-// fixed names: the parent is the document `parentExecutionId` refers to.
+/// The view of a `then(...)` step after an `update_range`.
 fn after_view(
     table: &Table,
     step: &AfterUpdate,

@@ -10,9 +10,6 @@ use super::types::{screaming_snake, Types};
 use super::validators::{public_validator_names, DELETE_ALL_LIMIT_ARG};
 use crate::error::Error;
 
-/// The original package's name of the factory (`durable-execution-storage-convex`'s README).
-const COMPAT_FACTORY: &str = "convertDurableExecutionStorageComponentToPublicApiImpl";
-
 /// The indentation of a public function's doc comment (in the factory's returned object).
 const DOC_INDENT: usize = 4;
 
@@ -26,7 +23,7 @@ pub struct PublicApiFile {
     pub previous_auth_secret_env: String,
     pub test_mode_env: String,
     /// The original package's name for the factory, kept for compatibility.
-    pub compat_factory: &'static str,
+    pub compat_factory: Option<String>,
     /// The test-only functions (the test mode's env var and check exist only with some).
     pub test_only: Vec<String>,
     pub functions: Vec<PublicFunction>,
@@ -87,7 +84,7 @@ pub fn build(component: &Component) -> Result<PublicApiFile, Error> {
         });
     }
     Ok(PublicApiFile {
-        compat_factory: COMPAT_FACTORY,
+        compat_factory: component.compat_factory.clone(),
         component_name: component.name.clone(),
         factory: format!("make{pascal}PublicApi"),
         options_type: format!("{pascal}PublicApiOptions"),

@@ -332,18 +332,3 @@ export function makeJobQueuePublicApi(
 
 /** The type of the public API. */
 export type JobQueuePublicApi = ReturnType<typeof makeJobQueuePublicApi>
-
-/**
- * The original package's entry point, for apps moving over: the same API, with one explicit
- * secret or (without one) the env vars.
- */
-export function convertDurableExecutionStorageComponentToPublicApiImpl(
-  component: ComponentApi,
-  authSecret?: string,
-): JobQueuePublicApi {
-  const options: JobQueuePublicApiOptions = {}
-  if (authSecret !== undefined) {
-    options.authSecret = authSecret
-  }
-  return makeJobQueuePublicApi(component, options)
-}

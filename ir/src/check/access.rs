@@ -168,7 +168,8 @@ fn bounds(access: &Access) -> Vec<(&'static str, &Bound)> {
 }
 
 /// A bound's value fits its table field: an argument of the same type that is always present,
-/// `now` for a number, a literal of the field's type (a union's variant for a union).
+/// `now` for a number in a range (`gte`/`lt`), a literal of the field's type (a union's variant
+/// for a union).
 pub fn bound_values(component: &Component, spans: &Spans, errors: &mut Errors) {
     for (operation, table, scope) in operations(component) {
         for (key, bound) in bounds(&operation.access) {
@@ -180,6 +181,13 @@ pub fn bound_values(component: &Component, spans: &Spans, errors: &mut Errors) {
             let rust = &field.name.rust;
             let span = spans.at(&path(operation, &format!("{key}/{rust}/value")));
             match &bound.value {
+                BoundValue::Now if key == "eq" => errors.at(
+                    span,
+                    format!(
+                        "`now` bounds a range (`gte`/`lt`), not an equality: `eq({rust} = now)` \
+                         would match only what was written in this very millisecond"
+                    ),
+                ),
                 BoundValue::Now => {
                     if !matches!(field.ty, TypeRef::Integer { .. } | TypeRef::Float64) {
                         errors.at(

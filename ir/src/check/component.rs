@@ -5,7 +5,8 @@ use crate::model::Component;
 use crate::names;
 use crate::spans::Spans;
 
-/// A declared `name` and `app_module` are Convex names; a declared `client` is a Rust type name.
+/// A declared `name` and `app_module` are Convex names; a declared `client` is a Rust type name;
+/// a declared `compat_factory` is a TypeScript identifier.
 pub fn component_names(component: &Component, spans: &Spans, errors: &mut Errors) {
     for (key, value) in [
         ("name", &component.name),
@@ -16,6 +17,19 @@ pub fn component_names(component: &Component, spans: &Spans, errors: &mut Errors
             names::convex_name_problem(value),
         ) {
             errors.at(span, problem);
+        }
+    }
+    if let (Some(span), Some(factory)) = (
+        spans.get("#component/compat_factory"),
+        &component.compat_factory,
+    ) {
+        let mut chars = factory.chars();
+        let is_identifier = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        if !is_identifier {
+            errors.at(span, format!("`{factory}` is not a TypeScript identifier"));
         }
     }
     if let Some(span) = spans.get("#component/client") {

@@ -23,7 +23,7 @@ use crate::names;
 use crate::spans::Spans;
 
 /// The keys of `#[convex_component(...)]`.
-const COMPONENT_KEYS: &[&str] = &["name", "app_module", "client"];
+const COMPONENT_KEYS: &[&str] = &["name", "app_module", "client", "compat_factory"];
 
 /// Parses and checks a declaration: the arguments of `#[convex_component(...)]` and the inline
 /// module it is attached to. All problems are reported at once: those of parsing, then those of
@@ -72,6 +72,7 @@ fn parse(
         app_module,
         rust_module: module.ident.to_string(),
         client_name,
+        compat_factory: settings.compat_factory,
         doc: meta::doc_of(&module.attrs),
         objects: Vec::new(),
         unions: Vec::new(),
@@ -93,6 +94,7 @@ struct Settings {
     name: Option<String>,
     app_module: Option<String>,
     client: Option<String>,
+    compat_factory: Option<String>,
 }
 
 fn parse_settings(attr: TokenStream, spans: &mut Spans, errors: &mut Errors) -> Settings {
@@ -115,6 +117,7 @@ fn parse_settings(attr: TokenStream, spans: &mut Spans, errors: &mut Errors) -> 
             "name" => &mut settings.name,
             "app_module" => &mut settings.app_module,
             "client" => &mut settings.client,
+            "compat_factory" => &mut settings.compat_factory,
             _ => {
                 meta::unknown_key(entry, "`#[convex_component(...)]`", COMPONENT_KEYS, errors);
                 continue;

@@ -2,7 +2,7 @@
 // What the server checks in the values it stores, beyond the validators (which check types):
 // every integer within its Rust type's range (at most ±(2^53 - 1)) and its declared bounds,
 // every float finite, in documents, updates, children and arguments alike. A bad value is
-// refused with `INVALID_ARGUMENT` and the path of the field (`executions[3].retryAttempts`)
+// refused with `INVALID_ARGUMENT` and the path of the field (e.g. `items[3].count`)
 // before anything is written, so no client can store a document the others cannot decode.
 // Generated from the declaration's types: a new field is checked by construction.
 import { ConvexError } from 'convex/values'

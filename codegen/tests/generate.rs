@@ -330,3 +330,100 @@ fn committed_output_passes_tsc() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Branches of the templates that neither declaration of the repository renders, rendered from
+/// a small fixture declaration and type-checked: the `decrement_referenced` step without its
+/// optional `unless` and `reset_if`.
+const FIXTURE_DECLARATION: &str = r#"
+use durable_execution_storage_convex_macros::convex_component;
+
+#[convex_component(name = "outline")]
+pub mod outline {
+    #[convex(union)]
+    pub enum State {
+        Open,
+        Done,
+    }
+
+    #[convex(table = "items")]
+    #[convex(index(name = "by_itemId", fields(item_id)))]
+    #[convex(index(name = "by_state_updatedAt", fields(state, updated_at)))]
+    pub struct Item {
+        pub item_id: String,
+        pub parent_item_id: Option<String>,
+        #[convex(update)]
+        pub open_children: u32,
+        #[convex(update)]
+        pub state: State,
+        #[convex(update(required), server_time = "now")]
+        pub updated_at: u64,
+    }
+
+    /// Marks open items done; each one done closes one child of the item it belongs to.
+    #[convex(operation(name = "closeStale", kind = "mutation", returns = "u32", table = "Item"))]
+    #[convex(access(
+        update_range,
+        index = "by_state_updatedAt",
+        eq(state = "open"),
+        lt(updated_at = now),
+        limit = limit,
+        update = update,
+        then(decrement_referenced(
+            counter = open_children,
+            via = parent_item_id,
+            index = "by_itemId"
+        ))
+    ))]
+    pub struct CloseStaleArgs {
+        pub update: ItemUpdate,
+        pub limit: u32,
+    }
+}
+"#;
+
+#[test]
+fn fixture_declaration_branches_render_and_pass_tsc() {
+    let repo = tempfile::tempdir().expect("temp dir");
+    fs::write(repo.path().join("decl.rs"), FIXTURE_DECLARATION).expect("write");
+    let mut options = Options::new(repo.path());
+    options.declaration = PathBuf::from("decl.rs");
+    options.layout = durable_execution_storage_convex_codegen::OutputLayout::new("out", "app");
+    let component = load_declaration(&options).expect("the fixture parses and checks");
+    let files = render_target(&component, &options).expect("renders");
+    let lib = &files["out/component/lib.ts"];
+    assert!(
+        lib.contains("Math.max(0, target.openChildren - 1)") && !lib.contains("=== true ? 0"),
+        "the step without reset_if:\n{lib}"
+    );
+    insta::assert_snapshot!("fixture__out__component__lib.ts", lib);
+
+    // Type-checked inside convex/, whose node_modules resolve `convex/*`.
+    let convex = repo_root().join("convex");
+    let tsc = convex.join("node_modules/.bin/tsc");
+    assert!(tsc.exists(), "convex/node_modules is not installed");
+    let dir = tempfile::Builder::new()
+        .prefix(".fixture-")
+        .tempdir_in(&convex)
+        .expect("temp dir in convex/");
+    for (path, content) in files.iter().filter(|(path, _)| path.starts_with("out/")) {
+        let target = dir.path().join(path);
+        fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
+        fs::write(target, content).expect("write");
+    }
+    fs::write(
+        dir.path().join("tsconfig.json"),
+        r#"{ "extends": "../tsconfig.json", "include": ["out/**/*.ts"] }"#,
+    )
+    .expect("write tsconfig");
+    let out = Command::new(&tsc)
+        .current_dir(dir.path())
+        .args(["--noEmit", "-p", "."])
+        .output()
+        .expect("run tsc");
+    assert!(
+        out.status.success(),
+        "tsc: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -692,11 +692,12 @@ export const updateAndDecrementParentACCByIsFinishedAndCloseStatus = mutation({
     for (const { doc, patch } of patched) {
       await ctx.db.patch(doc._id, patch)
     }
-    // Then each patched document that refers to another by `parentExecutionId` and whose
-    // `isFinalizeOfParent` is not true takes one from the `acc` of the document it refers to
-    // (never below 0), or resets it to 0 when its `isOnlyChildOfParent` is true. The
-    // referenced document is read again for every patched one: several may refer to it in this
-    // batch. Its required update fields change with it.
+    // Then each patched document that refers to another by `parentExecutionId` takes one from the
+    // `acc` of the document it refers to (never below 0).
+    // A patched document whose `isFinalizeOfParent` is true is skipped.
+    // A patched document whose `isOnlyChildOfParent` is true resets it to 0 instead.
+    // The referenced document is read again for every patched one: several may refer to it in
+    // this batch. Its required update fields change with it.
     budget.restart()
     for (const { doc } of patched) {
       const key = doc.parentExecutionId

@@ -235,7 +235,7 @@ export function createHttpServer(backend: Backend, verbose: boolean): Server {
     send(res, status, body)
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     // Nothing a request does may take the server down: every failure is an answer.
     handle(req, res).catch((error: unknown) => {
       const known = error instanceof RequestError
@@ -254,4 +254,11 @@ export function createHttpServer(backend: Backend, verbose: boolean): Server {
       )
     })
   })
+  // Keep idle connections longer than clients keep them in their pools (the Rust client: 4 s;
+  // most HTTP clients: 60-90 s), so that a client never sends a request on a connection the
+  // server is closing at that moment: that request would be reset after it was written, and a
+  // call that is not idempotent could not be retried. (Node's default is 5 s.)
+  server.keepAliveTimeout = 120_000
+  server.headersTimeout = 125_000
+  return server
 }

@@ -644,9 +644,18 @@ impl From<ConvexError> for FailedAttempt {
     }
 }
 
+/// How long an idle pooled connection is kept for reuse. A request sent on a connection the
+/// server is closing for idleness at that very moment is reset after it was written, so it
+/// cannot be retried unless the operation is idempotent: closing idle connections well before
+/// common server keep-alive timeouts (Node's 5 s is the shortest usual one; load balancers
+/// keep 60 s and more) makes that race unlikely, for the price of a new connection after a
+/// pause.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 fn build_http(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .build()
 }
 

@@ -24,6 +24,11 @@ impl Errors {
         self.errors.push(error);
     }
 
+    /// Each error's message, in the order they were reported.
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(ToString::to_string).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

@@ -173,20 +173,33 @@ fn retry_safety_is_that_of_the_spec_table() {
 }
 
 /// Every rule of the checks is broken by at least one compile-fail case of the crate's
-/// `tests/compile_fail/`, whose reviewed `.stderr` shows its message.
+/// `tests/compile_fail/`: run alone over the case's declaration, the rule reports something,
+/// and its reviewed `.stderr` (what a user sees) shows every message the rule reports.
 #[test]
 fn every_check_has_a_compile_fail_case() {
     let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/compile_fail");
     for rule in durable_execution_storage_convex_ir::RULES {
         assert!(!rule.compile_fail.is_empty(), "{} has no case", rule.name);
         for case in rule.compile_fail {
-            for extension in ["rs", "stderr"] {
+            let read = |extension: &str| {
                 let path = cases.join(format!("{case}.{extension}"));
+                std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {}: {e}", rule.name, path.display()))
+            };
+            let (source, stderr) = (read("rs"), read("stderr"));
+            let messages = rule
+                .messages_on(&source)
+                .unwrap_or_else(|| panic!("{}: {case}.rs is not Rust", rule.name));
+            assert!(
+                !messages.is_empty(),
+                "{}: {case}.rs does not break it",
+                rule.name
+            );
+            for message in &messages {
                 assert!(
-                    path.is_file(),
-                    "{}: {} is missing",
-                    rule.name,
-                    path.display()
+                    stderr.contains(&format!("error: {message}")),
+                    "{}: {case}.stderr lacks `{message}`",
+                    rule.name
                 );
             }
         }

@@ -24,6 +24,20 @@ pub struct Rule {
     run: fn(&Component, &Spans, &mut Errors),
 }
 
+impl Rule {
+    /// The messages this rule alone reports on the declarations of a source file (a Rust file
+    /// with `#[convex_component]` modules), or `None` when the file does not parse as Rust: so
+    /// that a test can show that each compile-fail case breaks the rules it is named for, with
+    /// the messages its `.stderr` shows.
+    pub fn messages_on(&self, source: &str) -> Option<Vec<String>> {
+        let mut errors = Errors::default();
+        for (component, spans) in crate::parse::parse_unchecked(source)? {
+            (self.run)(&component, &spans, &mut errors);
+        }
+        Some(errors.messages())
+    }
+}
+
 macro_rules! rules {
     ($($module:ident::$name:ident => [$($test:literal),+],)*) => {
         /// Every rule, in the order they run.

@@ -131,6 +131,25 @@ fn parse_settings(attr: TokenStream, spans: &mut Spans, errors: &mut Errors) -> 
     settings
 }
 
+/// Every declaration of a source file parsed without the checks, with its spans: what the rules
+/// run over, as in [`parse_component`] (parsing errors aside). `None` when the file does not
+/// parse as Rust.
+pub(crate) fn parse_unchecked(source: &str) -> Option<Vec<(Component, Spans)>> {
+    let file = syn::parse_file(source).ok()?;
+    let mut found = Vec::new();
+    collect_component_modules(&file.items, &mut found);
+    Some(
+        found
+            .into_iter()
+            .filter_map(|(attr, module)| {
+                let mut spans = Spans::new(module.ident.span());
+                let component = parse(attr, module, &mut spans, &mut Errors::default())?;
+                Some((component, spans))
+            })
+            .collect(),
+    )
+}
+
 /// Finds the module carrying `#[convex_component]` in a source file and parses it, as the
 /// proc-macro would: this is how the generator reads the same declaration.
 pub fn parse_declaration_file(source: &str) -> Result<Component, FileError> {

@@ -31,7 +31,10 @@ mod http_tests;
 
 pub use doc::Doc;
 pub use error::{ConvexError, FunctionKind};
-pub use http::{AuthSecret, ConvexHttpClient, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+pub use http::{
+    AuthSecret, ConvexHttpClient, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    POOL_IDLE_TIMEOUT,
+};
 pub use id::Id;
 pub use operation::{CallBudget, ConvexOperation, OperationLimits, RetrySafety};
 pub use retry::{RetryPolicy, StopReason};

@@ -512,6 +512,26 @@ pub enum AfterUpdate {
     },
 }
 
+impl Access {
+    /// The bounds of the access pattern, with the entry they stand in (`eq`, `gte`, `lt`).
+    pub fn bounds(&self) -> Vec<(&'static str, &Bound)> {
+        match self {
+            Access::GetEach { eq, .. }
+            | Access::UpdateEach { eq, .. }
+            | Access::DeleteOne { eq, .. } => eq.iter().map(|bound| ("eq", bound)).collect(),
+            Access::UpdateRange {
+                eq, lower, upper, ..
+            } => eq
+                .iter()
+                .map(|bound| ("eq", bound))
+                .chain(lower.iter().map(|bound| ("gte", bound)))
+                .chain(upper.iter().map(|bound| ("lt", bound)))
+                .collect(),
+            Access::Insert { .. } | Access::DeleteAll => Vec::new(),
+        }
+    }
+}
+
 impl Component {
     pub fn table(&self, rust_name: &str) -> Option<&Table> {
         self.tables

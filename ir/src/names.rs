@@ -58,6 +58,16 @@ pub fn pascal_case(name: &str) -> String {
 /// Convex's limit on the length of table, field and index names.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// Whether `name` is an (ASCII) JavaScript identifier: what the generated TypeScript can export
+/// under that name.
+pub fn is_js_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == '$')
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '$')
+}
+
 /// Why Convex would refuse `name` as a table, field or index name, if it would.
 pub fn convex_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {

@@ -453,19 +453,11 @@ fn writes(operation: &Operation) -> bool {
 /// Whether a bound of the operation, in any pattern, is the server's `now` (the function then
 /// reads the clock before its access pattern runs).
 fn bounds_by_now(operation: &Operation) -> bool {
-    let (eq, lower, upper) = match &operation.access {
-        Access::GetEach { eq, .. }
-        | Access::UpdateEach { eq, .. }
-        | Access::DeleteOne { eq, .. } => (eq.as_slice(), &None, &None),
-        Access::UpdateRange {
-            eq, lower, upper, ..
-        } => (eq.as_slice(), lower, upper),
-        Access::Insert { .. } | Access::DeleteAll => (&[][..], &None, &None),
-    };
-    eq.iter()
-        .chain(lower.iter())
-        .chain(upper.iter())
-        .any(|bound| matches!(bound.value, BoundValue::Now))
+    operation
+        .access
+        .bounds()
+        .into_iter()
+        .any(|(_, bound)| matches!(bound.value, BoundValue::Now))
 }
 
 /// The unique indexes the operation's inserts check.

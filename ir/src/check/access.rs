@@ -149,30 +149,12 @@ pub fn access_argument_types(component: &Component, spans: &Spans, errors: &mut 
     }
 }
 
-/// The bounds of an access pattern, with the entry they stand in (`eq`, `gte`, `lt`).
-fn bounds(access: &Access) -> Vec<(&'static str, &Bound)> {
-    match access {
-        Access::GetEach { eq, .. }
-        | Access::UpdateEach { eq, .. }
-        | Access::DeleteOne { eq, .. } => eq.iter().map(|bound| ("eq", bound)).collect(),
-        Access::UpdateRange {
-            eq, lower, upper, ..
-        } => eq
-            .iter()
-            .map(|bound| ("eq", bound))
-            .chain(lower.iter().map(|bound| ("gte", bound)))
-            .chain(upper.iter().map(|bound| ("lt", bound)))
-            .collect(),
-        Access::Insert { .. } | Access::DeleteAll => Vec::new(),
-    }
-}
-
 /// A bound's value fits its table field: an argument of the same type that is always present,
 /// `now` for a number in a range (`gte`/`lt`), a literal of the field's type (a union's variant
 /// for a union).
 pub fn bound_values(component: &Component, spans: &Spans, errors: &mut Errors) {
     for (operation, table, scope) in operations(component) {
-        for (key, bound) in bounds(&operation.access) {
+        for (key, bound) in operation.access.bounds() {
             let Some(field) = table.field(&bound.field.rust) else {
                 continue;
             };

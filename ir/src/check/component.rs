@@ -23,12 +23,7 @@ pub fn component_names(component: &Component, spans: &Spans, errors: &mut Errors
         spans.get("#component/compat_factory"),
         &component.compat_factory,
     ) {
-        let mut chars = factory.chars();
-        let is_identifier = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-        if !is_identifier {
+        if !names::is_js_identifier(factory) {
             errors.at(span, format!("`{factory}` is not a TypeScript identifier"));
         }
     }

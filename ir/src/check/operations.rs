@@ -2,6 +2,7 @@
 
 use crate::errors::Errors;
 use crate::model::{Access, Component, FunctionKind, Operation, RetrySafety, TypeRef};
+use crate::names;
 use crate::spans::Spans;
 
 fn path(operation: &Operation, key: &str) -> String {
@@ -12,7 +13,7 @@ fn path(operation: &Operation, key: &str) -> String {
 /// a name or a method.
 pub fn operation_names(component: &Component, spans: &Spans, errors: &mut Errors) {
     for (i, operation) in component.operations.iter().enumerate() {
-        if !is_js_identifier(&operation.name) {
+        if !names::is_js_identifier(&operation.name) {
             errors.at(
                 spans.at(&path(operation, "name")),
                 format!("`{}` is not a JavaScript identifier", operation.name),
@@ -39,14 +40,6 @@ pub fn operation_names(component: &Component, spans: &Spans, errors: &mut Errors
             );
         }
     }
-}
-
-fn is_js_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == '$')
-        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '$')
 }
 
 /// `returns` is what the access pattern answers: one document or null per request

@@ -153,7 +153,7 @@ pub(super) type InsertedGroups<T> = dyn Fn(&[T]) -> Vec<Vec<&TaskExecution>> + S
 /// A list call that failed: how many elements earlier parts wrote, and why.
 struct Failed {
     applied: usize,
-    error: ConvexError,
+    error: StorageError,
 }
 
 /// For a call refused over a budget: how many leading requests or documents fit, when the
@@ -407,7 +407,12 @@ impl ConvexTaskExecutionsStorage {
                         applied += len;
                         answers.push((len, Value::Null));
                     }
-                    Ok(false) => return Err(Failed { applied, error }),
+                    Ok(false) => {
+                        return Err(Failed {
+                            applied,
+                            error: StorageError::from(error),
+                        })
+                    }
                     Err(verify_error) => {
                         return Err(Failed {
                             applied,
@@ -427,7 +432,7 @@ impl ConvexTaskExecutionsStorage {
         error: &ConvexError,
         items: &[T],
         verify: Option<&InsertedGroups<T>>,
-    ) -> Result<bool, ConvexError> {
+    ) -> Result<bool, StorageError> {
         let Some(groups_of) = verify else {
             return Ok(false);
         };
@@ -441,23 +446,15 @@ impl ConvexTaskExecutionsStorage {
         {
             return Ok(false);
         }
-        let verified = self.verify_inserted::<O>(&groups_of(items)).await;
-        match verified {
-            Ok(true) => {
-                tracing::info!(
-                    function = O::NAME,
-                    "a re-sent call was refused as a duplicate of its own first attempt; \
-                     its executions are stored as sent: success"
-                );
-                Ok(true)
-            }
-            Ok(false) => Ok(false),
-            Err(StorageError::Convex(verify_error)) => Err(verify_error),
-            Err(other) => Err(ConvexError::Decode {
-                path: O::NAME.to_owned(),
-                message: format!("could not verify a duplicate refusal: {other}"),
-            }),
+        let verified = self.verify_inserted::<O>(&groups_of(items)).await?;
+        if verified {
+            tracing::info!(
+                function = O::NAME,
+                "a re-sent call was refused as a duplicate of its own first attempt; \
+                 its executions are stored as sent: success"
+            );
         }
+        Ok(verified)
     }
 
     /// Sends the chunks of a write one call after the other, so that a failure can say how
@@ -499,7 +496,7 @@ impl ConvexTaskExecutionsStorage {
                 O::NAME,
                 applied + applied_in_chunk,
                 total,
-                StorageError::from(error),
+                error,
             ));
         }
         Ok(())
@@ -612,7 +609,7 @@ impl ConvexTaskExecutionsStorage {
                 async move {
                     self.call_splitting(chunk, args_of, items_of, None)
                         .await
-                        .map_err(|failed| StorageError::from(failed.error))
+                        .map_err(|failed| failed.error)
                 }
                 .instrument(span)
             });

@@ -18,8 +18,16 @@
 //! Precision: [`ClockEstimate::uncertainty_ms`] is half the interval's width, at most
 //! `500 + round trip / 2` ms after one response, if the server's `Date` headers are right.
 //! Before any response, the estimate is the local clock itself (offset 0).
+//!
+//! Reads never go back by a small correction: when a new response moves the estimate back by
+//! at most [`MAX_HELD_BACK_MS`], [`ServerClock::now_millis`] holds its last reading until the
+//! estimate catches up. A time the engine computed from an earlier reading (a retry's
+//! `startAt` = a run's start + its delay) then never lands before a later reading of the same
+//! instant, so a delay measured on this clock is never shorter than asked. A larger step back
+//! (a clock was stepped) is followed at once.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::Clock;
@@ -27,6 +35,11 @@ use crate::runtime::response_clock::ResponseClock;
 
 /// Responses the estimate is made from.
 pub const MAX_SAMPLES: usize = 64;
+
+/// The largest step back of the estimate that [`ServerClock::now_millis`] holds its reading
+/// through rather than follow: about the widest a one-response estimate can be corrected by
+/// (half a second plus half a round trip), rounded up.
+pub const MAX_HELD_BACK_MS: u64 = 1_000;
 
 /// The estimated offset of the server's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +58,8 @@ pub struct ServerClock {
     local: Clock,
     /// Offset intervals `[low, high]` (ms), newest last.
     samples: Mutex<VecDeque<(i64, i64)>>,
+    /// The latest reading [`ServerClock::now_millis`] returned (0 before the first).
+    last_reading: AtomicU64,
 }
 
 impl std::fmt::Debug for ServerClock {
@@ -65,6 +80,7 @@ impl ServerClock {
         Self {
             local,
             samples: Mutex::new(VecDeque::with_capacity(MAX_SAMPLES)),
+            last_reading: AtomicU64::new(0),
         }
     }
 
@@ -74,13 +90,28 @@ impl ServerClock {
     }
 
     /// The server's clock as estimated now, in epoch ms: the local clock plus the estimated
-    /// offset (the local clock alone before any response).
+    /// offset (the local clock alone before any response), held at the previous reading
+    /// through a step back of at most [`MAX_HELD_BACK_MS`] (see the [module](self)).
     pub fn now_millis(&self) -> u64 {
         let local = self.local_millis();
-        match self.estimate() {
+        let estimated = match self.estimate() {
             Some(estimate) => local.saturating_add_signed(estimate.offset_ms),
             None => local,
-        }
+        };
+        let mut reading = estimated;
+        // `fetch_update` retries when another thread read in between, so concurrent readers
+        // agree on one non-decreasing sequence.
+        let _ = self
+            .last_reading
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                reading = if estimated < last && last - estimated <= MAX_HELD_BACK_MS {
+                    last
+                } else {
+                    estimated
+                };
+                Some(reading)
+            });
+        reading
     }
 
     /// The current estimate; `None` before any response with a `Date` header.
@@ -233,6 +264,66 @@ mod tests {
         feed(&clock, &mut rng, local, MAX_SAMPLES + 5, 30_000, 4);
         assert_within(&clock, 30_000, 60);
         assert_eq!(clock.estimate().unwrap().samples, MAX_SAMPLES);
+    }
+
+    #[test]
+    fn a_small_correction_back_holds_the_reading_and_a_large_step_back_is_followed() {
+        let now = Arc::new(AtomicU64::new(1_700_000_000_300));
+        let clock = ServerClock::new(fixed(Arc::clone(&now)));
+        // One response: offset interval [-340, 700], midpoint 180.
+        clock.observe(1_700_000_000_300, 1_700_000_000_340, 1_700_000_000_000);
+        assert_eq!(clock.now_millis(), 1_700_000_000_480);
+        // A second response, dated a second earlier, narrows the interval to [-340, -300]:
+        // midpoint -320, 500 ms back.
+        clock.observe(1_700_000_000_300, 1_700_000_000_340, 1_699_999_999_000);
+        assert_eq!(clock.estimate().unwrap().offset_ms, -320);
+        assert_eq!(
+            clock.now_millis(),
+            1_700_000_000_480,
+            "held, not 500 ms back"
+        );
+        // The local clock moves on 300 ms: still behind the held reading, so still held.
+        now.store(1_700_000_000_600, Ordering::SeqCst);
+        assert_eq!(clock.now_millis(), 1_700_000_000_480);
+        // 500 ms further, the estimate has caught up and is followed again.
+        now.store(1_700_000_001_100, Ordering::SeqCst);
+        assert_eq!(clock.now_millis(), 1_700_000_000_780);
+        // The local clock is stepped back 10 minutes: followed at once.
+        now.store(1_699_999_401_100, Ordering::SeqCst);
+        assert_eq!(clock.now_millis(), 1_699_999_400_780);
+    }
+
+    #[test]
+    fn readings_from_many_threads_never_go_back_through_corrections() {
+        let clock = Arc::new(ServerClock::new(Arc::new(
+            crate::storage::memory::now_millis,
+        )));
+        let mut rng = fastrand::Rng::with_seed(3);
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let clock = Arc::clone(&clock);
+                std::thread::spawn(move || {
+                    let mut last = 0;
+                    for _ in 0..20_000 {
+                        let reading = clock.now_millis();
+                        assert!(reading >= last, "{reading} after {last}");
+                        last = reading;
+                    }
+                })
+            })
+            .collect();
+        // Meanwhile responses of a server 300 ms ahead, with round trips of up to 20 ms,
+        // keep narrowing and (as old samples age out) widening the estimate: its midpoint
+        // moves both ways.
+        for _ in 0..2_000 {
+            let sent = crate::storage::memory::now_millis();
+            let round_trip = rng.u64(0..20);
+            let date = (sent + rng.u64(0..=round_trip) + 300) / 1_000 * 1_000;
+            clock.observe(sent, sent + round_trip, date);
+        }
+        for reader in readers {
+            reader.join().unwrap();
+        }
     }
 
     #[test]

@@ -16,7 +16,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
+use durable_execution_storage_convex::local_server::{
+    LocalConvexServer, LocalServerOptions, RemoteDeployment,
+};
 use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
 use durable_execution_storage_convex::storage::{
     now_millis, GetByIdRequest, NewTaskExecution, UpdateByCloseStatusRequest, UpdateByIdRequest,
@@ -36,15 +38,12 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 #[tokio::main]
 async fn main() -> Result<()> {
     // Where to run: a real deployment when CONVEX_URL is set, else a local server.
-    let (server, url, secret, admin_key) = match std::env::var("CONVEX_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let secret = std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").map_err(|_| {
-                "CONVEX_URL is set: set TASK_EXECUTIONS_STORAGE_AUTH_SECRET to its secret too"
-            })?;
-            println!("deployment {url}");
-            (None, url, secret, std::env::var("CONVEX_ADMIN_KEY").ok())
+    let (server, url, secret, admin_key) = match RemoteDeployment::from_env()? {
+        Some(remote) => {
+            println!("deployment {}", remote.url);
+            (None, remote.url, remote.auth_secret, remote.admin_key)
         }
-        _ => {
+        None => {
             let secret = "quickstart-secret".to_owned();
             // Starting blocks while Node boots, so it runs off the async worker threads.
             let options = LocalServerOptions::new(secret.clone());

@@ -50,6 +50,85 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Lines of the server's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 50;
 
+/// The variable naming a real deployment for tests and examples, which otherwise run on a
+/// local server.
+pub const CONVEX_URL_ENV_VAR: &str = "CONVEX_URL";
+/// The variable holding that deployment's admin key, when it needs one.
+pub const ADMIN_KEY_ENV_VAR: &str = "CONVEX_ADMIN_KEY";
+
+/// A real deployment named by the environment: [`CONVEX_URL_ENV_VAR`], its secret in
+/// [`AUTH_SECRET_ENV_VAR`] and, if it needs one, its admin key in [`ADMIN_KEY_ENV_VAR`]. The
+/// tests and the examples run there instead of on a local server when it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteDeployment {
+    /// The deployment URL.
+    pub url: String,
+    /// The secret its public API checks.
+    pub auth_secret: String,
+    /// Its admin key, if it needs one.
+    pub admin_key: Option<String>,
+}
+
+impl fmt::Debug for RemoteDeployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteDeployment")
+            .field("url", &self.url)
+            .field("auth_secret", &"<redacted>")
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl RemoteDeployment {
+    /// The deployment the environment names: `Ok(None)` when none of the three variables is
+    /// set (run locally), an error naming what is missing when it is half configured (a
+    /// variable that is set but empty counts as set, so that a half-configured environment
+    /// fails loudly rather than quietly running somewhere else). Values never appear in the
+    /// error.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), reading the variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let url = var(CONVEX_URL_ENV_VAR);
+        let secret = var(AUTH_SECRET_ENV_VAR);
+        let admin_key = var(ADMIN_KEY_ENV_VAR);
+        match (url, secret) {
+            (None, None) if admin_key.is_none() => Ok(None),
+            (Some(url), Some(auth_secret)) if !url.trim().is_empty() && !auth_secret.is_empty() => {
+                Ok(Some(Self {
+                    url,
+                    auth_secret,
+                    admin_key,
+                }))
+            }
+            (url, secret) => Err(format!(
+                "the real-deployment mode is half configured: {CONVEX_URL_ENV_VAR} is {}, \
+                 {AUTH_SECRET_ENV_VAR} is {}{}. Set both (and {ADMIN_KEY_ENV_VAR} if the \
+                 deployment needs it) to run against a deployment, or unset all three to run \
+                 on the local server.",
+                describe_variable(url.as_deref()),
+                describe_variable(secret.as_deref()),
+                if admin_key.is_some() {
+                    format!(", {ADMIN_KEY_ENV_VAR} is set")
+                } else {
+                    String::new()
+                }
+            )),
+        }
+    }
+}
+
+/// How an environment variable looks, without its value (it may be a secret).
+fn describe_variable(value: Option<&str>) -> &'static str {
+    match value {
+        None => "unset",
+        Some(v) if v.trim().is_empty() => "empty",
+        Some(_) => "set",
+    }
+}
+
 /// How to start a [`LocalConvexServer`].
 #[derive(Clone)]
 pub struct LocalServerOptions {
@@ -459,4 +538,55 @@ fn version_answers(url: &str) -> bool {
         Ok(status_line.starts_with("HTTP/1.1 200"))
     };
     attempt().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(set: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| set.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn nothing_set_runs_locally_and_url_with_secret_names_a_deployment() {
+        assert_eq!(RemoteDeployment::from_vars(vars(&[])), Ok(None));
+        let remote = RemoteDeployment::from_vars(vars(&[
+            (CONVEX_URL_ENV_VAR, "https://happy-otter-123.convex.cloud"),
+            (AUTH_SECRET_ENV_VAR, "s3cret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(remote.url, "https://happy-otter-123.convex.cloud");
+        assert_eq!(remote.auth_secret, "s3cret");
+        assert_eq!(remote.admin_key, None);
+        let debug = format!("{remote:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[test]
+    fn a_half_configured_environment_is_an_error_that_shows_no_value() {
+        for set in [
+            vec![(CONVEX_URL_ENV_VAR, "https://x.convex.cloud")],
+            vec![(AUTH_SECRET_ENV_VAR, "s3cret")],
+            vec![(ADMIN_KEY_ENV_VAR, "k3y")],
+            vec![(CONVEX_URL_ENV_VAR, " "), (AUTH_SECRET_ENV_VAR, "s3cret")],
+            vec![
+                (CONVEX_URL_ENV_VAR, "https://x.convex.cloud"),
+                (AUTH_SECRET_ENV_VAR, ""),
+            ],
+        ] {
+            let error = RemoteDeployment::from_vars(vars(&set)).unwrap_err();
+            assert!(error.contains("half configured"), "{error}");
+            for value in ["s3cret", "k3y", "x.convex.cloud"] {
+                assert!(!error.contains(value), "{error}");
+            }
+        }
+        let error = RemoteDeployment::from_vars(vars(&[(CONVEX_URL_ENV_VAR, " ")])).unwrap_err();
+        assert!(error.contains("CONVEX_URL is empty"), "{error}");
+    }
 }

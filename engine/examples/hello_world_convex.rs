@@ -14,7 +14,9 @@ use std::error::Error;
 use std::time::Duration;
 
 use durable_execution::{Executor, ExecutorOptions, TaskError, TaskOptions, WaitOptions};
-use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
+use durable_execution_storage_convex::local_server::{
+    LocalConvexServer, LocalServerOptions, RemoteDeployment,
+};
 use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
 use durable_execution_storage_convex::task_executions::TaskExecutionsStorageClient;
 use durable_execution_storage_convex::{ConvexStorageOptions, ConvexTaskExecutionsStorage};
@@ -30,14 +32,9 @@ struct Input {
 #[tokio::main]
 async fn main() -> Result<()> {
     // Where to run: a deployment when CONVEX_URL is set, else a local server.
-    let (server, url, secret, admin_key) = match std::env::var("CONVEX_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let secret = std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").map_err(|_| {
-                "CONVEX_URL is set: set TASK_EXECUTIONS_STORAGE_AUTH_SECRET to its secret too"
-            })?;
-            (None, url, secret, std::env::var("CONVEX_ADMIN_KEY").ok())
-        }
-        _ => {
+    let (server, url, secret, admin_key) = match RemoteDeployment::from_env()? {
+        Some(remote) => (None, remote.url, remote.auth_secret, remote.admin_key),
+        None => {
             let secret = "hello-world-secret".to_owned();
             let options = LocalServerOptions::new(secret.clone());
             let server =

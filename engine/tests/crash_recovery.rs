@@ -1,4 +1,5 @@
-//! Crash recovery on the Convex storage (local server): an executor in a child process is
+//! Crash recovery on the Convex storage (the local server, or the deployment `CONVEX_URL`
+//! names; see `support`): an executor in a child process is
 //! killed (SIGKILL) in the middle of a task; a second executor on the same database completes
 //! the task once the lease has expired, and the task ran once more than it started.
 //!
@@ -89,9 +90,8 @@ async fn a_task_killed_with_its_executor_completes_on_another_after_the_lease() 
     if std::env::var(URL_VAR).is_ok() {
         return;
     }
-    let url = tokio::task::spawn_blocking(|| support::fresh_instance("crash"))
-        .await
-        .expect("server");
+    let database = support::Database::fresh("crash").await.expect("database");
+    let url = database.url().to_owned();
     let marker = std::env::temp_dir().join(format!(
         "engine-crash-{}-{}",
         std::process::id(),

@@ -1,5 +1,6 @@
-//! The engine's scenario suite on the Convex storage over the local Convex server, one test per
-//! scenario (each on a fresh database).
+//! The engine's scenario suite on the Convex storage, one test per scenario, each on a fresh
+//! database: an instance of the local Convex server, or, with `CONVEX_URL` set, the emptied
+//! deployment (the scenarios then run one after the other; see `support`).
 
 mod support;
 

@@ -33,7 +33,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use durable_execution_storage_convex::conformance::{StorageBackend, StorageFactory};
 
-use durable_execution_storage_convex::local_server::{LocalConvexServer, LocalServerOptions};
+use durable_execution_storage_convex::local_server::{
+    LocalConvexServer, LocalServerOptions, RemoteDeployment,
+};
 use durable_execution_storage_convex::runtime::{AuthSecret, ConvexHttpClient};
 use durable_execution_storage_convex::storage::{
     NewTaskExecution, ParentTaskExecutionSummary, StorageError, TaskExecutionStorageValue,
@@ -60,45 +62,15 @@ enum Target {
 
 fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
-    TARGET.get_or_init(|| {
-        // A variable that is set but empty counts as set: a half-configured environment must
-        // fail loudly rather than quietly run the tests somewhere else.
-        let url = std::env::var("CONVEX_URL").ok();
-        let secret = std::env::var("TASK_EXECUTIONS_STORAGE_AUTH_SECRET").ok();
-        let admin_key = std::env::var("CONVEX_ADMIN_KEY").ok();
-        match (url, secret) {
-            (None, None) if admin_key.is_none() => Target::Local,
-            (Some(url), Some(secret)) if !url.trim().is_empty() && !secret.is_empty() => {
-                Target::Remote {
-                    url,
-                    secret,
-                    admin_key,
-                }
-            }
-            (url, secret) => panic!(
-                "the real-deployment mode is half configured: CONVEX_URL is {}, \
-                 TASK_EXECUTIONS_STORAGE_AUTH_SECRET is {}{}. Set both (and CONVEX_ADMIN_KEY \
-                 if the deployment needs it) to run the tests against a deployment, or unset \
-                 all three to run them on the local server.",
-                describe_variable(url.as_deref()),
-                describe_variable(secret.as_deref()),
-                if admin_key.is_some() {
-                    ", CONVEX_ADMIN_KEY is set"
-                } else {
-                    ""
-                }
-            ),
-        }
+    TARGET.get_or_init(|| match RemoteDeployment::from_env() {
+        Ok(None) => Target::Local,
+        Ok(Some(remote)) => Target::Remote {
+            url: remote.url,
+            secret: remote.auth_secret,
+            admin_key: remote.admin_key,
+        },
+        Err(error) => panic!("{error}"),
     })
-}
-
-/// How an environment variable looks, without its value (it may be a secret).
-fn describe_variable(value: Option<&str>) -> &'static str {
-    match value {
-        None => "unset",
-        Some(v) if v.trim().is_empty() => "empty",
-        Some(_) => "set",
-    }
 }
 
 /// Whether the tests run against a real deployment (`CONVEX_URL`).

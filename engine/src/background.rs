@@ -9,6 +9,15 @@
 //!   clock has moved past the write that caused it: several processes select `updatedAt <
 //!   now`). A delayed start or retry, or a sleeping task's timeout, schedules a wake-up when
 //!   due. Wake-ups do not change the polling schedule.
+//! - **The claiming process knows what it waits for.** Each execution this executor made
+//!   ready (enqueued, inserted as a child, scheduled for a retry) is *awaited* from its start
+//!   time until this executor claims it. A wake-up or a scheduled wake-up of the claiming
+//!   process makes a storage call only when an awaited execution is due or when the wake-up
+//!   came from work it cannot name (leases recovered, a slot freed while full); so the wake-up
+//!   of an execution that an earlier claim already took costs nothing. A claim that leaves
+//!   a due execution unclaimed is retried (the storage's clock may not have reached its start
+//!   time yet: see `SCHEDULED_RETRY`), and after the last retry the execution is no longer
+//!   awaited (another executor took it; the polls find it otherwise).
 //! - **Polls**, for work created elsewhere: the claiming and cancellation processes every
 //!   `max_idle_poll_interval` (10 s), the others every `max_idle_maintenance_poll_interval`
 //!   (5 min), minus up to 10 % jitter (so the bound holds). A poll that finds work (there is
@@ -17,7 +26,7 @@
 //! - **Errors.** After 3 consecutive errors the sleep grows ×1.25 per error up to 5× the
 //!   intra-batch interval.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -25,6 +34,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::executor::Inner;
+use crate::processes::Progress;
 
 /// The six background processes (reference §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +85,24 @@ pub(crate) struct Wakers {
     wake: [Notify; 6],
     reschedule: [Notify; 6],
     scheduled: Mutex<[BTreeSet<Instant>; 6]>,
+    /// What the claiming process waits for (see the [module](self) documentation).
+    awaited: Mutex<Awaited>,
 }
+
+/// The executions this executor made ready and has not claimed yet, by id, with the instant
+/// they are due; and whether the claiming process was woken for work it cannot name.
+#[derive(Default)]
+struct Awaited {
+    due: HashMap<String, Instant>,
+    /// Wake-ups for unnamed work so far, and how many of them a claim has served (counts,
+    /// not a flag: a wake-up that arrives while a claim is in flight is not served by it).
+    unnamed_wakes: u64,
+    unnamed_served: u64,
+}
+
+/// At most this many awaited executions (beyond, a new one counts as unnamed work: claimed
+/// once and retried, as before the bookkeeping).
+const MAX_AWAITED: usize = 100_000;
 
 /// How long after the due time a scheduled wake-up runs.
 const SCHEDULE_MARGIN: Duration = Duration::from_millis(2);
@@ -101,9 +128,86 @@ enum Trigger {
 const MAX_SCHEDULED: usize = 1024;
 
 impl Wakers {
-    /// Runs `process` soon (now, after the debounce).
+    /// Runs `process` soon (now, after the debounce). For the claiming process: there may be
+    /// ready work this executor cannot name (use [`ready`](Self::ready) when it can).
     pub(crate) fn wake(&self, process: Process) {
+        if process == Process::ClaimReady {
+            self.awaited().unnamed_wakes += 1;
+        }
         self.wake[process as usize].notify_one();
+    }
+
+    fn awaited(&self) -> std::sync::MutexGuard<'_, Awaited> {
+        self.awaited.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `execution_id`, which this executor made ready, can be claimed once `delay` has
+    /// passed: the claiming process runs then and awaits it until it claims it.
+    pub(crate) fn ready(&self, execution_id: &str, delay: Duration) {
+        self.ready_many([(execution_id, delay)]);
+    }
+
+    /// [`ready`](Self::ready) for several executions (one wake-up per distinct delay).
+    pub(crate) fn ready_many<'a>(&self, executions: impl IntoIterator<Item = (&'a str, Duration)>) {
+        let now = Instant::now();
+        let mut delays = BTreeSet::new();
+        {
+            let mut awaited = self.awaited();
+            for (execution_id, delay) in executions {
+                if awaited.due.len() < MAX_AWAITED {
+                    awaited.due.insert(execution_id.to_owned(), now + delay);
+                } else {
+                    awaited.unnamed_wakes += 1;
+                }
+                delays.insert(delay);
+            }
+        }
+        for delay in delays {
+            if delay.is_zero() {
+                self.wake[Process::ClaimReady as usize].notify_one();
+            } else {
+                self.wake_after(Process::ClaimReady, delay);
+            }
+        }
+    }
+
+    /// This executor claimed these executions: no longer awaited.
+    pub(crate) fn claimed<'a>(&self, execution_ids: impl IntoIterator<Item = &'a str>) {
+        let mut awaited = self.awaited();
+        if awaited.due.is_empty() {
+            return;
+        }
+        for id in execution_ids {
+            awaited.due.remove(id);
+        }
+    }
+
+    /// Whether a claim now has something to find: an awaited execution is due, or a wake-up
+    /// for unnamed work has not been served.
+    fn claim_expects_work(&self, now: Instant) -> bool {
+        let awaited = self.awaited();
+        awaited.unnamed_wakes > awaited.unnamed_served
+            || awaited.due.values().any(|due| *due <= now)
+    }
+
+    /// The wake-ups for unnamed work so far.
+    fn unnamed_wakes(&self) -> u64 {
+        self.awaited().unnamed_wakes
+    }
+
+    /// A claim that started after `seen` wake-ups for unnamed work found work: it served them.
+    fn served_unnamed(&self, seen: u64) {
+        let mut awaited = self.awaited();
+        awaited.unnamed_served = awaited.unnamed_served.max(seen);
+    }
+
+    /// The claims found what they could: the wake-ups for unnamed work up to `seen` count as
+    /// served, and the awaited executions due by `now` are forgotten (another executor took
+    /// them, or the polls will find them).
+    fn give_up_claims(&self, now: Instant, seen: u64) {
+        let mut awaited = self.awaited();
+        awaited.unnamed_served = awaited.unnamed_served.max(seen);
+        awaited.due.retain(|_, due| *due > now);
     }
 
     /// Runs `process` once `delay` has passed (e.g. when a retry or a delayed start is due),
@@ -189,7 +293,17 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
         if inner.shutdown.is_fired() {
             return;
         }
-        let wait = match inner.iterate(process).await {
+        // A wake-up of the claiming process with nothing awaited due and no unnamed work
+        // (what it was for was claimed already) makes no call.
+        let claims = process == Process::ClaimReady;
+        let unnamed_seen = wakers.unnamed_wakes();
+        let skip = claims && trigger != Trigger::Poll && !wakers.claim_expects_work(Instant::now());
+        let iteration = if skip {
+            Ok(Progress::default())
+        } else {
+            inner.iterate(process).await
+        };
+        let wait = match iteration {
             Ok(progress) => {
                 errors = 0;
                 if progress.more {
@@ -200,14 +314,18 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                     // Work from elsewhere: more may follow soon.
                     poll = base;
                 }
-                // A wake-up of the claiming process expects an execution this executor made
-                // ready: like a scheduled one, it is retried while it finds nothing.
-                let expects_work = trigger == Trigger::Scheduled
-                    || (trigger == Trigger::Wake && process == Process::ClaimReady);
-                if progress.found || !expects_work {
-                    retry = SCHEDULED_RETRY;
-                }
-                if expects_work && !progress.found && retry <= SCHEDULED_RETRY_MAX {
+                // What a wake-up expected and did not find yet: a scheduled wake-up its work;
+                // the claiming process, woken, what it awaits (or the unnamed work, unless
+                // this claim found some).
+                let unfound = if claims {
+                    if progress.found {
+                        wakers.served_unnamed(unnamed_seen);
+                    }
+                    trigger != Trigger::Poll && wakers.claim_expects_work(Instant::now())
+                } else {
+                    trigger == Trigger::Scheduled && !progress.found
+                };
+                if unfound && retry <= SCHEDULED_RETRY_MAX {
                     let wait = retry;
                     retry *= 2;
                     retrying = true;
@@ -215,6 +333,10 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                     // last retry.
                     wait
                 } else {
+                    if unfound && claims {
+                        wakers.give_up_claims(Instant::now(), unnamed_seen);
+                    }
+                    retry = SCHEDULED_RETRY;
                     let wait = poll;
                     poll = (poll * 2).min(bound);
                     retrying = false;
@@ -265,6 +387,58 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_awaited_execution_is_expected_once_due_until_claimed() {
+        let wakers = Wakers::default();
+        let now = Instant::now();
+        assert!(!wakers.claim_expects_work(now), "nothing awaited yet");
+        wakers.ready("a", Duration::ZERO);
+        wakers.ready("b", Duration::from_secs(60));
+        assert!(wakers.claim_expects_work(Instant::now()), "a is due");
+        wakers.claimed(["a"]);
+        assert!(
+            !wakers.claim_expects_work(Instant::now()),
+            "b is not due for a minute: a wake-up now makes no call"
+        );
+        assert!(wakers.claim_expects_work(Instant::now() + Duration::from_secs(61)));
+        wakers.claimed(["b", "never-awaited"]);
+        assert!(!wakers.claim_expects_work(Instant::now() + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn giving_up_forgets_the_due_executions_and_keeps_the_later_ones() {
+        let wakers = Wakers::default();
+        wakers.ready_many([("due", Duration::ZERO), ("later", Duration::from_secs(60))]);
+        let seen = wakers.unnamed_wakes();
+        wakers.give_up_claims(Instant::now(), seen);
+        assert!(!wakers.claim_expects_work(Instant::now()));
+        assert!(
+            wakers.claim_expects_work(Instant::now() + Duration::from_secs(61)),
+            "the later one is still awaited"
+        );
+    }
+
+    #[test]
+    fn a_wake_up_for_unnamed_work_is_served_only_by_a_claim_that_started_after_it() {
+        let wakers = Wakers::default();
+        wakers.wake(Process::ClaimReady);
+        assert!(wakers.claim_expects_work(Instant::now()));
+        // A claim starts, then another wake-up for unnamed work arrives while it is in flight.
+        let seen = wakers.unnamed_wakes();
+        wakers.wake(Process::ClaimReady);
+        wakers.served_unnamed(seen);
+        assert!(
+            wakers.claim_expects_work(Instant::now()),
+            "the second wake-up is not served by the claim in flight"
+        );
+        let seen = wakers.unnamed_wakes();
+        wakers.served_unnamed(seen);
+        assert!(!wakers.claim_expects_work(Instant::now()));
+        // Other processes' wake-ups are not claim work.
+        wakers.wake(Process::Close);
+        assert!(!wakers.claim_expects_work(Instant::now()));
+    }
 
     #[test]
     fn error_sleep_grows_after_three_errors_up_to_five_times() {

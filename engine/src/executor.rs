@@ -302,8 +302,8 @@ impl Executor {
                 ),
             );
         } else {
-            inner.wakers.wake_after(
-                Process::ClaimReady,
+            inner.wakers.ready(
+                &execution_id,
                 Duration::from_millis(task_options.sleep_ms_before_run),
             );
         }

@@ -129,6 +129,8 @@ impl Inner {
             })
             .await?;
         let claimed = executions.len();
+        self.wakers
+            .claimed(executions.iter().map(|e| e.execution_id.as_str()));
         if claimed > 0 {
             self.log_debug(format_args!("claimed {claimed} task executions"));
         }

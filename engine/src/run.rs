@@ -327,6 +327,7 @@ impl Inner {
             Some(RegisteredFinalize::Task(finalize_id)) => {
                 let input = parent_output_json(&output_json, &[])?;
                 let (value, summary) = self.finalize_value(execution, finalize_id, &input, now)?;
+                let finalize_execution_id = value.execution_id.clone();
                 let update = Update {
                     waiting_for_children_started_at: Some(now),
                     children: Some(Vec::new()),
@@ -344,7 +345,7 @@ impl Inner {
                     ])
                     .await
                     .map_err(|e| storage_task_error(&e))?;
-                self.wakers.wake(Process::ClaimReady);
+                self.wakers.ready(&finalize_execution_id, Duration::ZERO);
             }
             None => {
                 let output = if definition.kind.is_parent() {
@@ -369,10 +370,12 @@ impl Inner {
     /// Wakes process 1 for inserted children, now or when their start times come, and the
     /// expiry process when sleeping ones time out.
     pub(crate) fn wake_for_children(&self, wakes: ChildWakes) {
-        for sleep in wakes.ready {
-            self.wakers
-                .wake_after(Process::ClaimReady, Duration::from_millis(sleep));
-        }
+        self.wakers.ready_many(
+            wakes
+                .ready
+                .iter()
+                .map(|(id, sleep)| (id.as_str(), Duration::from_millis(*sleep))),
+        );
         for expiry in wakes.expiries {
             self.wakers
                 .wake_after(Process::Expired, Duration::from_millis(expiry));
@@ -577,17 +580,18 @@ impl Inner {
         match delay {
             Some(delay) => self
                 .wakers
-                .wake_after(Process::ClaimReady, Duration::from_millis(delay)),
+                .ready(&execution.execution_id, Duration::from_millis(delay)),
             None => self.finished(&execution.execution_id),
         }
     }
 }
 
-/// When inserted executions need a background process: the distinct delays before the
-/// children that run can be claimed, and before the sleeping ones time out.
+/// When inserted executions need a background process: the children that run, with their
+/// delays before they can be claimed, and the distinct delays before the sleeping ones time
+/// out.
 #[derive(Debug, Default)]
 pub(crate) struct ChildWakes {
-    ready: Vec<u64>,
+    ready: Vec<(String, u64)>,
     expiries: Vec<u64>,
 }
 
@@ -598,13 +602,11 @@ pub(crate) fn child_sleeps(children: &[TaskExecutionStorageValue]) -> ChildWakes
         delays
     };
     ChildWakes {
-        ready: distinct(
-            children
-                .iter()
-                .filter(|c| !c.is_sleeping_task)
-                .map(|c| c.sleep_ms_before_run)
-                .collect(),
-        ),
+        ready: children
+            .iter()
+            .filter(|c| !c.is_sleeping_task)
+            .map(|c| (c.execution_id.clone(), c.sleep_ms_before_run))
+            .collect(),
         expiries: distinct(
             children
                 .iter()

@@ -1334,10 +1334,12 @@ struct Windows {
 }
 
 impl Windows {
-    fn exact() -> Self {
+    /// Exact on the local server (its clock is this machine's); "some now" against a real
+    /// deployment. Both sides of a comparison read times the same way.
+    fn for_target() -> Self {
         Self {
             steps: Vec::new(),
-            exact: true,
+            exact: !support::is_remote(),
         }
     }
 
@@ -1447,7 +1449,7 @@ impl Oracle {
             storage,
             clock,
             start,
-            windows: Windows::exact(),
+            windows: Windows::for_target(),
             history: Vec::new(),
         }
     }
@@ -1592,10 +1594,7 @@ impl ConvexSide {
     fn new(storage: Arc<dyn TaskExecutionsStorage>) -> Self {
         Self {
             storage,
-            windows: Windows {
-                steps: Vec::new(),
-                exact: !support::is_remote(),
-            },
+            windows: Windows::for_target(),
             segment: None,
         }
     }

@@ -126,11 +126,11 @@ impl Reached {
         Ok(Self::learn_timed(factory).await?.0)
     }
 
-    /// [`learn`](Self::learn), and how long the write took.
+    /// [`learn`](Self::learn), and how long creating the backend and the write took.
     async fn learn_timed(factory: &dyn StorageFactory) -> Result<(Self, Duration), Failure> {
+        let started = Instant::now();
         let backend = factory.create().await?;
         let probe = backend.client(single()).await?;
-        let started = Instant::now();
         probe
             .insert_many(vec![execution("clock-probe", past())])
             .await?;
@@ -158,8 +158,12 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Learns the storage's clock and gives a time ahead of it ([`AHEAD_MARGIN_MS`], or 8 times
-/// the probe's round trip, up to 2 s): times placed from there are kept as sent by a write
-/// made at once, and pass after [`Reached::wait_past`].
+/// what creating the probe's backend and its write took, up to 2 s): times placed from there
+/// are kept as sent by a write made soon after, and pass after [`Reached::wait_past`].
+///
+/// A case calls it first, before it creates its own backend: the probe's backend is a new
+/// one, and on a factory whose backends share one database (a real deployment, emptied by
+/// every `create`) a probe made later would empty the case's and leave the probe in it.
 pub async fn soon(factory: &dyn StorageFactory) -> Result<(u64, Reached), Failure> {
     let (reached, took) = Reached::learn_timed(factory).await?;
     let margin = millis(took * 8).clamp(AHEAD_MARGIN_MS, 2_000);

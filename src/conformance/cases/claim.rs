@@ -335,8 +335,8 @@ async fn limit_zero(f: &dyn StorageFactory) -> CaseResult {
 /// `startAt` placed just ahead of the storage's clock (kept as sent), then passed: a bound
 /// equal to a `startAt` excludes it.
 async fn strict_bound(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let sent = [
         ready_at("before", t - 1),
         ready_at("at", t),
@@ -424,8 +424,8 @@ async fn lease_on_the_storage_clock(f: &dyn StorageFactory) -> CaseResult {
 /// A client far ahead passes a bound far ahead: it is the storage's `now` that bounds, so an
 /// execution not yet due (its `startAt` kept ahead of the clock) is not claimed.
 async fn bound_clamped(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, _) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let not_due = ready_at("not-due", t + 3_600_000);
     let stored = insert(f, &*s, &[&ready("due"), &not_due]).await?;
     settle().await;
@@ -442,8 +442,8 @@ async fn bound_clamped(f: &dyn StorageFactory) -> CaseResult {
 /// A `startAt` just ahead of the storage's clock is kept; the execution is not claimable
 /// before it passes (by a client far ahead), and is at once after.
 async fn scheduled(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let stored = insert(f, &*s, &[&ready_at("scheduled", t)]).await?;
     ensure_kept("startAt", stored[0].start_at, t)?;
     ensure_eq!(

@@ -289,8 +289,8 @@ async fn ensure_expires(
 }
 
 async fn patches_and_counts(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let stored = insert_expiring(f, &*s, e, &[&(e.make)("a", t), &(e.make)("b", t + 1)]).await?;
     reached.wait_past(t + 1).await;
     let update = (e.leave)(t + 50);
@@ -306,6 +306,7 @@ async fn patches_and_counts(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
 }
 
 async fn nothing_to_update(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
+    let (t, reached) = soon(f).await?;
     let s = storage(f, single()).await?;
     ensure_eq!(
         (e.run)(&*s, future(), 10, (e.leave)(past())).await?,
@@ -313,7 +314,6 @@ async fn nothing_to_update(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
         "{} count on an empty storage",
         e.op
     );
-    let (t, reached) = soon(f).await?;
     let a = insert_expiring(f, &*s, e, &[&(e.make)("a", t)]).await?;
     reached.wait_past(t).await;
     ensure_eq!(
@@ -332,8 +332,8 @@ async fn nothing_to_update(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
 }
 
 async fn bound_is_strict(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let stored = insert_expiring(
         f,
         &*s,
@@ -359,8 +359,8 @@ async fn bound_is_strict(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
 }
 
 async fn absent_expiry_excluded(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let none = insert(f, &*s, &[&(e.without)("none")]).await?;
     let expiring = insert_expiring(f, &*s, e, &[&(e.make)("expiring", t)]).await?;
     reached.wait_past(t).await;
@@ -380,8 +380,8 @@ async fn ascending_expiry_then_insertion_with_limit(
     f: &dyn StorageFactory,
     e: &Expiry,
 ) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let sent = [
         (e.make)("c", t + 2),
         (e.make)("a", t),
@@ -405,10 +405,10 @@ async fn every_shard_whatever_the_owned_ones_with_one_limit(
     f: &dyn StorageFactory,
     e: &Expiry,
 ) -> CaseResult {
+    let (t, reached) = soon(f).await?;
     const TOTAL: u32 = 3;
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[1], false)).await?;
-    let (t, reached) = soon(f).await?;
     // Two per shard; expiries interleaved across shards: shard k holds t+k and t+3+k.
     let values: Vec<_> = (0..6_u32)
         .map(|i| {
@@ -433,8 +433,8 @@ async fn every_shard_whatever_the_owned_ones_with_one_limit(
 }
 
 async fn unset(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     // `with_unsettable` sets every expiry field: the other operations' far ahead, this one's
     // at `t`.
     let mut value = with_unsettable((e.make)("a", t));
@@ -461,8 +461,8 @@ async fn unset(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
 /// A client far ahead passes a bound far ahead: the storage's `now` bounds, so an expiry
 /// time still ahead of its clock is not expired early.
 async fn bound_after_now_is_lowered_to_now(f: &dyn StorageFactory, e: &Expiry) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (t, reached) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let stored = insert_expiring(
         f,
         &*s,
@@ -527,9 +527,9 @@ fn merge(
 }
 
 async fn status_and_is_sleeping_task(f: &dyn StorageFactory) -> CaseResult {
+    let (t, reached) = soon(f).await?;
     let s = storage(f, single()).await?;
     let e = &EXPIRES_AT;
-    let (t, reached) = soon(f).await?;
     let make = EXPIRES_AT.make;
     let mut asleep = make("asleep", t);
     asleep.is_sleeping_task = true;

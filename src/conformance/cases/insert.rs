@@ -605,8 +605,8 @@ async fn insert_now_fields(f: &dyn StorageFactory) -> CaseResult {
 
 /// `startAt` before the storage's clock becomes its `now`; later, it is kept.
 async fn insert_start_at(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (later, _) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let mut overdue = execution("overdue", past());
     overdue.start_at = past();
     let mut scheduled = execution("scheduled", past());
@@ -626,8 +626,8 @@ async fn insert_start_at(f: &dyn StorageFactory) -> CaseResult {
 
 /// An expiry time before the storage's clock becomes `now + 1 s`; later, it is kept.
 async fn insert_expiry(f: &dyn StorageFactory) -> CaseResult {
-    let s = storage(f, single()).await?;
     let (later, _) = soon(f).await?;
+    let s = storage(f, single()).await?;
     let mut overdue = execution("overdue", past());
     overdue.expires_at = Some(past());
     overdue.on_children_finished_processing_expires_at = Some(past());

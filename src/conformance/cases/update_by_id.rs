@@ -404,6 +404,7 @@ async fn now_fields(f: &dyn StorageFactory) -> CaseResult {
 
 /// A `startAt` set before the storage's clock becomes its `now`; later, it is kept.
 async fn start_at(f: &dyn StorageFactory) -> CaseResult {
+    let (later, _) = soon(f).await?;
     let s = storage(f, single()).await?;
     let stored = insert(
         f,
@@ -415,7 +416,6 @@ async fn start_at(f: &dyn StorageFactory) -> CaseResult {
     )
     .await?;
     ensure_eq!(stored[0].start_at, future(), "startAt sent far ahead, kept");
-    let (later, _) = soon(f).await?;
     let set = |start_at| TaskExecutionStorageUpdate {
         start_at: Some(start_at),
         ..touch(past())
@@ -439,6 +439,7 @@ async fn start_at(f: &dyn StorageFactory) -> CaseResult {
 
 /// An expiry time set before the storage's clock becomes `now + 1 s`; later, it is kept.
 async fn expiry(f: &dyn StorageFactory) -> CaseResult {
+    let (later, _) = soon(f).await?;
     let s = storage(f, single()).await?;
     let stored = insert(
         f,
@@ -446,7 +447,6 @@ async fn expiry(f: &dyn StorageFactory) -> CaseResult {
         &[&execution("overdue", past()), &execution("kept", past())],
     )
     .await?;
-    let (later, _) = soon(f).await?;
     let set = |at: u64| TaskExecutionStorageUpdate {
         expires_at: Some(at),
         on_children_finished_processing_expires_at: Some(at.saturating_add(1)),

@@ -61,3 +61,7 @@ done_step
 step "cargo test --workspace"
 cargo test --workspace
 done_step
+
+step "the tests' real-deployment mode (CONVEX_URL), against a stand-in local server"
+bash scripts/remote-mode-check.sh
+done_step

@@ -116,7 +116,7 @@ const SCHEDULED_RETRY: Duration = Duration::from_millis(25);
 const SCHEDULED_RETRY_MAX: Duration = Duration::from_millis(800);
 
 /// What ended a sleep of a background process.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Trigger {
     Poll,
     Wake,
@@ -272,30 +272,114 @@ fn error_sleep(base: Duration, consecutive_errors: u32) -> Duration {
     base.mul_f64(factor.min(5.0))
 }
 
+/// How long a background process sleeps next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sleep {
+    /// A retry of a wake-up whose work is not found yet (exact, and it keeps the trigger).
+    Retry(Duration),
+    /// Until the next poll, or the back-off after an error (to be jittered).
+    Poll(Duration),
+}
+
+/// The sleeping schedule of one background process: when it polls, how the retries of a
+/// wake-up grow, how it slows down after errors. Plain data, so that its decisions are
+/// unit-tested apart from the clock and the storage.
+#[derive(Debug)]
+struct Schedule {
+    /// The intra-batch interval: the poll after a poll that found work.
+    base: Duration,
+    /// The idle poll bound.
+    bound: Duration,
+    /// The interval to the next poll.
+    poll: Duration,
+    /// Errors in a row.
+    errors: u32,
+    /// What ended the last sleep.
+    trigger: Trigger,
+    /// The next retry of a wake-up whose work is not found yet.
+    retry: Duration,
+    /// Whether the current sleep is such a retry.
+    retrying: bool,
+}
+
+impl Schedule {
+    fn new(base: Duration, bound: Duration) -> Self {
+        Self {
+            base,
+            bound,
+            poll: bound,
+            errors: 0,
+            trigger: Trigger::Poll,
+            retry: SCHEDULED_RETRY,
+            retrying: false,
+        }
+    }
+
+    /// An iteration succeeded (found work or not).
+    fn succeeded(&mut self) {
+        self.errors = 0;
+    }
+
+    /// After an iteration that did not fill a batch: it `found` work or not, and what the
+    /// wake-up expected is `unfound` yet or not. The caller gives up on what is unfound when
+    /// this returns [`Sleep::Poll`].
+    fn after_iteration(&mut self, found: bool, unfound: bool) -> Sleep {
+        if self.trigger == Trigger::Poll && found {
+            // Work from elsewhere: more may follow soon.
+            self.poll = self.base;
+        }
+        if unfound && self.retry <= SCHEDULED_RETRY_MAX {
+            let wait = self.retry;
+            self.retry *= 2;
+            self.retrying = true;
+            return Sleep::Retry(wait);
+        }
+        self.retry = SCHEDULED_RETRY;
+        self.retrying = false;
+        let wait = self.poll;
+        self.poll = (self.poll * 2).min(self.bound);
+        Sleep::Poll(wait)
+    }
+
+    /// After a failed iteration: the back-off.
+    fn after_error(&mut self) -> Sleep {
+        self.errors += 1;
+        self.retrying = false;
+        Sleep::Poll(error_sleep(self.base, self.errors))
+    }
+
+    /// What ended the sleep: a wake-up, a scheduled wake-up, or its deadline (`None`). A
+    /// retry's deadline keeps its trigger; a plain deadline is a poll; a scheduled wake-up
+    /// starts its retries afresh.
+    fn woken(&mut self, woken: Option<Trigger>) {
+        if woken == Some(Trigger::Scheduled) {
+            self.retry = SCHEDULED_RETRY;
+        }
+        self.trigger = match woken {
+            Some(woken) => woken,
+            None if self.retrying => self.trigger,
+            None => Trigger::Poll,
+        };
+    }
+}
+
 /// Runs `process` until the executor's shutdown signal fires.
 pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
-    let base = inner.options.intra_batch_sleep;
     let bound = if process.is_maintenance() {
         inner.options.max_idle_maintenance_poll_interval
     } else {
         inner.options.max_idle_poll_interval
     };
-    // The interval to the next poll.
-    let mut poll = bound;
-    let mut errors = 0_u32;
-    let mut trigger = Trigger::Poll;
-    // The retry after a scheduled wake-up whose iteration found nothing.
-    let mut retry = SCHEDULED_RETRY;
-    // Whether the current sleep is such a retry.
-    let mut retrying;
+    let mut schedule = Schedule::new(inner.options.intra_batch_sleep, bound);
     let wakers = &inner.wakers;
+    let claims = process == Process::ClaimReady;
     loop {
         if inner.shutdown.is_fired() {
             return;
         }
+        let trigger = schedule.trigger;
         // A wake-up of the claiming process with nothing awaited due and no unnamed work
         // (what it was for was claimed already) makes no call.
-        let claims = process == Process::ClaimReady;
         let unnamed_seen = wakers.unnamed_wakes();
         let skip = claims && trigger != Trigger::Poll && !wakers.claim_expects_work(Instant::now());
         let iteration = if skip {
@@ -303,16 +387,12 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
         } else {
             inner.iterate(process).await
         };
-        let wait = match iteration {
+        let sleep = match iteration {
             Ok(progress) => {
-                errors = 0;
+                schedule.succeeded();
                 if progress.more {
                     tokio::task::yield_now().await;
                     continue;
-                }
-                if trigger == Trigger::Poll && progress.found {
-                    // Work from elsewhere: more may follow soon.
-                    poll = base;
                 }
                 // What a wake-up expected and did not find yet: a scheduled wake-up its work;
                 // the claiming process, woken, what it awaits (or the unnamed work, unless
@@ -325,33 +405,26 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                 } else {
                     trigger == Trigger::Scheduled && !progress.found
                 };
-                if unfound && retry <= SCHEDULED_RETRY_MAX {
-                    let wait = retry;
-                    retry *= 2;
-                    retrying = true;
-                    // The retry keeps this trigger: it ends when it finds the work, or after the
-                    // last retry.
-                    wait
-                } else {
-                    if unfound && claims {
-                        wakers.give_up_claims(Instant::now(), unnamed_seen);
-                    }
-                    retry = SCHEDULED_RETRY;
-                    let wait = poll;
-                    poll = (poll * 2).min(bound);
-                    retrying = false;
-                    jitter(wait)
+                let sleep = schedule.after_iteration(progress.found, unfound);
+                if claims && unfound && matches!(sleep, Sleep::Poll(_)) {
+                    // The last retry found nothing more.
+                    wakers.give_up_claims(Instant::now(), unnamed_seen);
                 }
+                sleep
             }
             Err(error) => {
-                errors += 1;
+                let sleep = schedule.after_error();
                 inner.log_error(format_args!(
-                    "background process {} failed ({errors} in a row): {error}",
-                    process.name()
+                    "background process {} failed ({} in a row): {error}",
+                    process.name(),
+                    schedule.errors
                 ));
-                retrying = false;
-                jitter(error_sleep(base, errors))
+                sleep
             }
+        };
+        let wait = match sleep {
+            Sleep::Retry(wait) => wait,
+            Sleep::Poll(wait) => jitter(wait),
         };
         let until = Instant::now() + wait;
         let woken = loop {
@@ -366,7 +439,6 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                 () = wakers.reschedule[process as usize].notified() => {}
                 () = tokio::time::sleep_until(deadline) => {
                     if wakers.take_due(process, Instant::now()) {
-                        retry = SCHEDULED_RETRY;
                         break Some(Trigger::Scheduled);
                     }
                     if Instant::now() >= until {
@@ -375,12 +447,7 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
                 }
             }
         };
-        // A retry's deadline keeps its trigger; a plain deadline is a poll.
-        trigger = match woken {
-            Some(woken) => woken,
-            None if retrying => trigger,
-            None => Trigger::Poll,
-        };
+        schedule.woken(woken);
     }
 }
 
@@ -438,6 +505,91 @@ mod tests {
         // Other processes' wake-ups are not claim work.
         wakers.wake(Process::Close);
         assert!(!wakers.claim_expects_work(Instant::now()));
+    }
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn idle_polls_stay_at_the_bound_and_a_poll_that_finds_work_polls_again_soon() {
+        let mut schedule = Schedule::new(ms(500), ms(10_000));
+        for _ in 0..3 {
+            assert_eq!(
+                schedule.after_iteration(false, false),
+                Sleep::Poll(ms(10_000))
+            );
+            schedule.woken(None);
+        }
+        // Work from elsewhere: the next poll after 500 ms, doubling back to the bound.
+        assert_eq!(schedule.after_iteration(true, false), Sleep::Poll(ms(500)));
+        let mut sleeps = Vec::new();
+        for _ in 0..6 {
+            schedule.woken(None);
+            sleeps.push(schedule.after_iteration(false, false));
+        }
+        let polls = [1_000, 2_000, 4_000, 8_000, 10_000, 10_000].map(|m| Sleep::Poll(ms(m)));
+        assert_eq!(sleeps, polls);
+    }
+
+    #[test]
+    fn a_wake_up_that_finds_work_does_not_shorten_the_polls() {
+        let mut schedule = Schedule::new(ms(500), ms(10_000));
+        schedule.woken(Some(Trigger::Wake));
+        assert_eq!(
+            schedule.after_iteration(true, false),
+            Sleep::Poll(ms(10_000))
+        );
+    }
+
+    #[test]
+    fn unfound_work_is_retried_after_25_to_800_ms_then_given_up_keeping_the_trigger() {
+        let mut schedule = Schedule::new(ms(500), ms(10_000));
+        schedule.woken(Some(Trigger::Scheduled));
+        let mut sleeps = Vec::new();
+        for _ in 0..7 {
+            sleeps.push(schedule.after_iteration(false, true));
+            assert_eq!(schedule.trigger, Trigger::Scheduled);
+            schedule.woken(None);
+        }
+        let mut expected: Vec<Sleep> = [25, 50, 100, 200, 400, 800]
+            .map(|m| Sleep::Retry(ms(m)))
+            .to_vec();
+        expected.push(Sleep::Poll(ms(10_000)));
+        assert_eq!(sleeps, expected);
+        assert_eq!(
+            schedule.trigger,
+            Trigger::Poll,
+            "after the last retry: a poll"
+        );
+        // The next wake-up retries from 25 ms again.
+        schedule.woken(Some(Trigger::Wake));
+        assert_eq!(schedule.after_iteration(false, true), Sleep::Retry(ms(25)));
+    }
+
+    #[test]
+    fn a_scheduled_wake_up_during_retries_starts_them_afresh() {
+        let mut schedule = Schedule::new(ms(500), ms(10_000));
+        schedule.woken(Some(Trigger::Wake));
+        for _ in 0..3 {
+            schedule.after_iteration(false, true);
+            schedule.woken(None);
+        }
+        assert_eq!(schedule.after_iteration(false, true), Sleep::Retry(ms(200)));
+        schedule.woken(Some(Trigger::Scheduled));
+        assert_eq!(schedule.after_iteration(false, true), Sleep::Retry(ms(25)));
+    }
+
+    #[test]
+    fn errors_back_off_and_a_success_resets_them() {
+        let mut schedule = Schedule::new(ms(100), ms(10_000));
+        let sleeps: Vec<Sleep> = (0..5).map(|_| schedule.after_error()).collect();
+        let expected = [100, 100, 100, 125].map(|m| Sleep::Poll(ms(m)));
+        assert_eq!(sleeps[..4], expected);
+        // 100 ms × 1.25²
+        assert_eq!(sleeps[4], Sleep::Poll(Duration::from_micros(156_250)));
+        schedule.succeeded();
+        assert_eq!(schedule.after_error(), Sleep::Poll(ms(100)));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,16 @@ impl RemoteDeployment {
     /// error.
     pub fn from_env() -> Result<Option<Self>, String> {
         Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env), read once per process: the tests ask for it in every
+    /// test, and must all agree.
+    pub fn from_env_once() -> Result<Option<&'static Self>, &'static str> {
+        static ONCE: OnceLock<Result<Option<RemoteDeployment>, String>> = OnceLock::new();
+        match ONCE.get_or_init(Self::from_env) {
+            Ok(remote) => Ok(remote.as_ref()),
+            Err(error) => Err(error),
+        }
     }
 
     /// As [`from_env`](Self::from_env), reading the variables through `var`.

@@ -312,14 +312,19 @@ fn unparsable_output_is_an_error() {
 /// passing it unchecked.
 #[test]
 fn committed_output_passes_tsc() {
-    let convex = repo_root().join("convex");
-    let tsc = convex.join("node_modules/.bin/tsc");
+    assert_tsc_passes(&repo_root().join("convex"));
+}
+
+/// Runs convex/'s tsc on the TypeScript project in `dir` (`--noEmit -p .`) and fails with its
+/// output unless it passes.
+fn assert_tsc_passes(dir: &Path) {
+    let tsc = repo_root().join("convex/node_modules/.bin/tsc");
     assert!(
         tsc.exists(),
         "convex/node_modules is not installed: run `cd convex && npm ci` (the test command does)"
     );
     let out = Command::new(&tsc)
-        .current_dir(&convex)
+        .current_dir(dir)
         .args(["--noEmit", "-p", "."])
         .output()
         .expect("run tsc");
@@ -399,8 +404,6 @@ fn fixture_declaration_branches_render_and_pass_tsc() {
 
     // Type-checked inside convex/, whose node_modules resolve `convex/*`.
     let convex = repo_root().join("convex");
-    let tsc = convex.join("node_modules/.bin/tsc");
-    assert!(tsc.exists(), "convex/node_modules is not installed");
     let dir = tempfile::Builder::new()
         .prefix(".fixture-")
         .tempdir_in(&convex)
@@ -415,15 +418,5 @@ fn fixture_declaration_branches_render_and_pass_tsc() {
         r#"{ "extends": "../tsconfig.json", "include": ["out/**/*.ts"] }"#,
     )
     .expect("write tsconfig");
-    let out = Command::new(&tsc)
-        .current_dir(dir.path())
-        .args(["--noEmit", "-p", "."])
-        .output()
-        .expect("run tsc");
-    assert!(
-        out.status.success(),
-        "tsc: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_tsc_passes(dir.path());
 }

@@ -380,7 +380,7 @@ pub(crate) async fn run_process(inner: Arc<Inner>, process: Process) {
         let trigger = schedule.trigger;
         // A wake-up of the claiming process with nothing awaited due and no unnamed work
         // (what it was for was claimed already) makes no call.
-        let unnamed_seen = wakers.unnamed_wakes();
+        let unnamed_seen = if claims { wakers.unnamed_wakes() } else { 0 };
         let skip = claims && trigger != Trigger::Poll && !wakers.claim_expects_work(Instant::now());
         let iteration = if skip {
             Ok(Progress::default())

@@ -50,32 +50,15 @@ use tokio::sync::{Mutex, MutexGuard};
 /// The secret of the local servers.
 pub const LOCAL_SECRET: &str = "e2e-test-secret";
 
-/// Where the tests run.
-enum Target {
-    Local,
-    Remote {
-        url: String,
-        secret: String,
-        admin_key: Option<String>,
-    },
-}
-
-fn target() -> &'static Target {
-    static TARGET: OnceLock<Target> = OnceLock::new();
-    TARGET.get_or_init(|| match RemoteDeployment::from_env() {
-        Ok(None) => Target::Local,
-        Ok(Some(remote)) => Target::Remote {
-            url: remote.url,
-            secret: remote.auth_secret,
-            admin_key: remote.admin_key,
-        },
-        Err(error) => panic!("{error}"),
-    })
+/// Where the tests run: the deployment the environment names, or (`None`) the local servers.
+/// A half-configured environment panics with the reason.
+fn remote() -> Option<&'static RemoteDeployment> {
+    RemoteDeployment::from_env_once().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Whether the tests run against a real deployment (`CONVEX_URL`).
 pub fn is_remote() -> bool {
-    matches!(target(), Target::Remote { .. })
+    remote().is_some()
 }
 
 /// The shared local server of this binary with test mode `on` (started on first use).
@@ -130,17 +113,17 @@ pub struct TestDeployment {
 impl TestDeployment {
     /// A fresh, empty database with test mode ON (deleteById and deleteAll allowed).
     pub async fn new(name: &str) -> Self {
-        match target() {
-            Target::Local => Self::local(name, true),
-            Target::Remote {
+        match remote() {
+            None => Self::local(name, true),
+            Some(RemoteDeployment {
                 url,
-                secret,
+                auth_secret,
                 admin_key,
-            } => {
+            }) => {
                 let lock = remote_lock().lock().await;
                 let deployment = Self {
                     url: url.clone(),
-                    secret: secret.clone(),
+                    secret: auth_secret.clone(),
                     admin_key: admin_key.clone(),
                     local: None,
                     test_mode: true,

@@ -36,11 +36,7 @@ pub const SECRET: &str = "engine-test-secret";
 /// The deployment the environment names, if any (a half-configured one panics with the
 /// reason).
 pub fn remote() -> Option<&'static RemoteDeployment> {
-    static REMOTE: OnceLock<Result<Option<RemoteDeployment>, String>> = OnceLock::new();
-    match REMOTE.get_or_init(RemoteDeployment::from_env) {
-        Ok(remote) => remote.as_ref(),
-        Err(error) => panic!("{error}"),
-    }
+    RemoteDeployment::from_env_once().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// The binary's local server (started on first use, dies with the process).
@@ -83,8 +79,7 @@ impl Database {
             url: remote.url.clone(),
             _lock: Some(lock),
         };
-        database
-            .typed_client()?
+        typed_client(&database.url)?
             .delete_all(&DeleteAllArgs {})
             .await
             .map_err(|e| {
@@ -100,15 +95,6 @@ impl Database {
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    fn typed_client(&self) -> Result<TaskExecutionsStorageClient, String> {
-        typed_client(&self.url)
-    }
-
-    /// A new Convex storage client of this database.
-    pub fn client(&self) -> Result<ConvexTaskExecutionsStorage, String> {
-        client(&self.url)
     }
 }
 
@@ -176,7 +162,7 @@ impl StorageFactory for ConvexFactory {
 impl StorageBackend for Database {
     fn client(&self) -> BoxFuture<'_, Result<Arc<dyn TaskExecutionsStorage>, Failure>> {
         Box::pin(async move {
-            let storage = Database::client(self).map_err(Failure)?;
+            let storage = client(&self.url).map_err(Failure)?;
             Ok(Arc::new(storage) as Arc<dyn TaskExecutionsStorage>)
         })
     }

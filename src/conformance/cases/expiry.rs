@@ -405,8 +405,8 @@ async fn every_shard_whatever_the_owned_ones_with_one_limit(
     f: &dyn StorageFactory,
     e: &Expiry,
 ) -> CaseResult {
-    let (t, reached) = soon(f).await?;
     const TOTAL: u32 = 3;
+    let (t, reached) = soon(f).await?;
     let backend = f.create().await?;
     let s = backend.client(options(TOTAL, &[1], false)).await?;
     // Two per shard; expiries interleaved across shards: shard k holds t+k and t+3+k.
